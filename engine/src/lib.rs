@@ -1,0 +1,16 @@
+//! Volatile's engine: the rule language, the matcher and the reports.
+//!
+//! Rules go through two stages. A serde *spec* ([`spec`]) is what a YAML or JSON rule file
+//! says, with unknown keys rejected; one fallible compile step turns it into an immutable
+//! [`rule::CompiledRule`], where every semantic check lives (a pattern that does not parse,
+//! a bad regex, an undefined or cyclic util, a kind the grammar does not have). Compiled
+//! rules are grouped into an `Arc`-shared [`playbook::Playbook`] and shared read-only by
+//! every thread.
+//!
+//! Analysis ([`analyze`]) parses a file once, walks its tree once, and runs at each node
+//! only the rules whose root can match that node's kind.
+//!
+//! The engine knows nothing of HTTP or of the file system layout of a scan: it takes text
+//! and gives back [`finding::Finding`]s.
+
+pub mod finding;

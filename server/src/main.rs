@@ -1,0 +1,2 @@
+//! The volatile binary.
+fn main() {}
