@@ -271,8 +271,9 @@ mod tests {
 
     #[test]
     fn values_and_locations() {
-        let docs = parse_yaml("id: a\nrule:\n  all:\n    - kind: x\n    - regex: 'y'\n---\nid: b\n")
-            .unwrap_or_default();
+        let docs =
+            parse_yaml("id: a\nrule:\n  all:\n    - kind: x\n    - regex: 'y'\n---\nid: b\n")
+                .unwrap_or_default();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].value["rule"]["all"][1]["regex"], "y");
         let path = KeyPath::root().key("rule").key("all").index(1).key("regex");

@@ -12,10 +12,10 @@ pub const ERROR_KIND: u16 = u16::MAX;
 #[derive(Debug)]
 pub struct LangInfo {
     lang: Lang,
-    named_kinds: HashMap<&'static str, u16>,
-    kind_names: Vec<&'static str>,
+    named_kinds: HashMap<String, u16>,
+    kind_names: Vec<String>,
     comment_kinds: Vec<bool>,
-    fields: HashMap<&'static str, u16>,
+    fields: HashMap<String, u16>,
     supertypes: HashMap<u16, Vec<u16>>,
     kind_count: usize,
 }
@@ -38,18 +38,20 @@ impl LangInfo {
         let mut comment_kinds = Vec::with_capacity(count);
         for id in 0..count as u16 {
             let name = ts.node_kind_for_id(id).unwrap_or("");
-            kind_names.push(name);
+            kind_names.push(name.to_string());
             comment_kinds.push(name.contains("comment"));
             if ts.node_kind_is_named(id) && ts.node_kind_is_visible(id) {
                 // The public id of a name is what nodes report as their kind.
-                named_kinds.entry(name).or_insert(ts.id_for_node_kind(name, true));
+                named_kinds
+                    .entry(name.to_string())
+                    .or_insert(ts.id_for_node_kind(name, true));
             }
         }
-        named_kinds.insert("ERROR", ERROR_KIND);
+        named_kinds.insert("ERROR".to_string(), ERROR_KIND);
         let mut fields = HashMap::new();
         for id in 1..=ts.field_count() as u16 {
             if let Some(name) = ts.field_name_for_id(id) {
-                fields.insert(name, id);
+                fields.insert(name.to_string(), id);
             }
         }
         let mut supertypes = HashMap::new();
@@ -101,16 +103,19 @@ impl LangInfo {
     }
 
     /// The name of a kind id.
-    pub fn kind_name(&self, id: u16) -> &'static str {
+    pub fn kind_name(&self, id: u16) -> &str {
         if id == ERROR_KIND {
             return "ERROR";
         }
-        self.kind_names.get(id as usize).copied().unwrap_or("")
+        self.kind_names.get(id as usize).map_or("", String::as_str)
     }
 
     /// Whether the kind is a comment.
     pub fn is_comment_kind(&self, id: u16) -> bool {
-        self.comment_kinds.get(id as usize).copied().unwrap_or(false)
+        self.comment_kinds
+            .get(id as usize)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// The id of a field name.
@@ -124,11 +129,11 @@ impl LangInfo {
     }
 
     /// Some named kinds close to `name`, for "did you mean" messages.
-    pub fn similar_kinds(&self, name: &str) -> Vec<&'static str> {
-        let mut scored: Vec<(f64, &'static str)> = self
+    pub fn similar_kinds(&self, name: &str) -> Vec<&str> {
+        let mut scored: Vec<(f64, &str)> = self
             .named_kinds
             .keys()
-            .map(|k| (strsim::jaro_winkler(name, k), *k))
+            .map(|k| (strsim::jaro_winkler(name, k), k.as_str()))
             .filter(|(s, _)| *s > 0.85)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
@@ -149,9 +154,18 @@ mod tests {
         assert!(js.field("arguments").is_some());
         let exprs = js.kinds_for("expression").unwrap_or_default();
         assert!(exprs.len() > 10);
-        assert!(js.named_kind("call_expression").is_some_and(|k| exprs.contains(&k)));
-        assert_eq!(js.similar_kinds("call_expresion").first(), Some(&"call_expression"));
+        assert!(
+            js.named_kind("call_expression")
+                .is_some_and(|k| exprs.contains(&k))
+        );
+        assert_eq!(
+            js.similar_kinds("call_expresion").first(),
+            Some(&"call_expression")
+        );
         let py = LangInfo::of(Lang::Python);
-        assert!(py.named_kind("comment").is_some_and(|k| py.is_comment_kind(k)));
+        assert!(
+            py.named_kind("comment")
+                .is_some_and(|k| py.is_comment_kind(k))
+        );
     }
 }

@@ -13,4 +13,23 @@
 //! The engine knows nothing of HTTP or of the file system layout of a scan: it takes text
 //! and gives back [`finding::Finding`]s.
 
+pub mod analyze;
+pub mod compile;
+pub mod document;
+pub mod error;
 pub mod finding;
+pub mod fingerprint;
+pub mod kinds;
+pub mod loader;
+pub mod matcher;
+pub mod metavar;
+pub mod pattern;
+pub mod playbook;
+pub mod position;
+pub mod query;
+pub mod report;
+pub mod spec;
+pub mod template;
+pub mod testing;
+pub mod transform;
+pub mod tree;

@@ -21,9 +21,16 @@ use crate::tree::{NodeId, SyntaxTree};
 enum PNode {
     MetaVar(MetaVar),
     /// A node without children: compared by kind, and by text if named.
-    Terminal { text: Box<str>, kind: u16, named: bool },
+    Terminal {
+        text: Box<str>,
+        kind: u16,
+        named: bool,
+    },
     /// A node with children: compared by kind, then child by child.
-    Internal { kind: u16, children: Vec<PNode> },
+    Internal {
+        kind: u16,
+        children: Vec<PNode>,
+    },
 }
 
 impl PNode {
@@ -47,6 +54,7 @@ pub struct Pattern {
     /// The selector's kind, for a contextual pattern.
     root_kind: Option<u16>,
     strictness: Strictness,
+    has_error: bool,
 }
 
 /// Why a pattern cannot be compiled. Messages quote the pattern: it is rule text, not
@@ -151,7 +159,9 @@ impl Pattern {
                 None => break,
             }
         }
-        if contains_error(&tree, node) {
+        // ast-grep accepts patterns that tree-sitter had to repair, and real rules rely on
+        // it (`f($A, $B $$$)`); only a pattern that is nothing but an error is refused.
+        if tree.kind(node) == ERROR_KIND {
             return Err(PatternError::Syntax {
                 pattern: src.to_string(),
                 lang,
@@ -161,6 +171,7 @@ impl Pattern {
             root: convert(&tree, node, lang.expando_char()),
             root_kind: None,
             strictness,
+            has_error: contains_error(&tree, node),
         })
     }
 
@@ -196,7 +207,13 @@ impl Pattern {
             root: convert(&tree, found, lang.expando_char()),
             root_kind: Some(kind),
             strictness,
+            has_error: contains_error(&tree, found),
         })
+    }
+
+    /// Whether tree-sitter had to repair the pattern (it is still usable).
+    pub fn has_syntax_error(&self) -> bool {
+        self.has_error
     }
 
     /// The one kind the pattern's root can match, or `None` if it can match any node.
@@ -229,7 +246,9 @@ impl Pattern {
         let mut stack = vec![&self.root];
         while let Some(n) = stack.pop() {
             match n {
-                PNode::Terminal { text, named: true, .. } if !text.is_empty() => out.push(&**text),
+                PNode::Terminal {
+                    text, named: true, ..
+                } if !text.is_empty() => out.push(&**text),
                 PNode::Internal { children, .. } => stack.extend(children.iter()),
                 _ => {}
             }
@@ -582,7 +601,12 @@ mod tests {
             if p.matches(&tree, n, &mut env) {
                 let mut out: Vec<(String, String)> = env
                     .iter()
-                    .map(|(k, _)| (k.to_string(), env.text_of(k, &tree).unwrap_or("").to_string()))
+                    .map(|(k, _)| {
+                        (
+                            k.to_string(),
+                            env.text_of(k, &tree).unwrap_or("").to_string(),
+                        )
+                    })
                     .collect();
                 out.sort();
                 out.dedup();
@@ -597,7 +621,10 @@ mod tests {
         assert!(matches("const a = 123", "const a=123"));
         assert!(!matches("const a = 123", "var a = 123"));
         assert!(matches("const a = 123", "function f() {const a= 123;}"));
-        assert!(!matches("function foo() { let a = 123; }", "function bar() { let a = 123; }"));
+        assert!(!matches(
+            "function foo() { let a = 123; }",
+            "function bar() { let a = 123; }"
+        ));
     }
 
     #[test]
@@ -666,7 +693,12 @@ mod tests {
 
     #[test]
     fn python_metavariables_use_the_expando_character() {
-        let found = find_all("print($A)", Lang::Python, "print(x)\nprint(1, 2)\n", Strictness::Smart);
+        let found = find_all(
+            "print($A)",
+            Lang::Python,
+            "print(x)\nprint(1, 2)\n",
+            Strictness::Smart,
+        );
         assert_eq!(found, ["print(x)"]);
         let found = find_all("$F($$$)", Lang::Python, "f(1)\n", Strictness::Smart);
         assert_eq!(found, ["f(1)"]);
@@ -678,7 +710,9 @@ mod tests {
         assert!(matches!(e, Some(PatternError::Empty(_))));
         let e = Pattern::new("a b c", Lang::JavaScript, Strictness::Smart).err();
         assert!(matches!(e, Some(PatternError::MultipleNodes(_))));
-        let e = Pattern::new("foo(", Lang::JavaScript, Strictness::Smart).err();
-        assert!(matches!(e, Some(PatternError::Syntax { .. })));
+        let e = Pattern::new("}", Lang::JavaScript, Strictness::Smart).err();
+        assert!(matches!(e, Some(PatternError::Syntax { .. })), "{e:?}");
+        let repaired = Pattern::new("f($A, $B $$$)", Lang::JavaScript, Strictness::Smart);
+        assert!(repaired.is_ok_and(|p| p.has_syntax_error()));
     }
 }

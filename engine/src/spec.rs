@@ -148,8 +148,8 @@ pub struct RuleSpec {
 
 /// The keys of a rule object, for suggestions.
 pub const RULE_KEYS: &[&str] = &[
-    "pattern", "kind", "regex", "nthChild", "range", "inside", "has", "precedes", "follows",
-    "all", "any", "not", "matches", "stopBy", "field",
+    "pattern", "kind", "regex", "nthChild", "range", "inside", "has", "precedes", "follows", "all",
+    "any", "not", "matches", "stopBy", "field",
 ];
 
 /// The keys of a rule file, for suggestions.
@@ -299,7 +299,7 @@ pub enum FixSpec {
     /// A template with metavariables.
     Template(String),
     /// `{template, expandStart, expandEnd}`.
-    Object(FixObject),
+    Object(Box<FixObject>),
 }
 
 /// `fix: {template, expandStart, expandEnd}`.
@@ -323,7 +323,7 @@ pub enum TransformSpec {
     /// The string form: `substring($A, startChar=1)`, `replace(...)`, `convert(...)`.
     Str(String),
     /// The object form.
-    Object(TransformObject),
+    Object(Box<TransformObject>),
 }
 
 /// The object form of a transformation: exactly one key.
@@ -617,7 +617,9 @@ fn strip_rule(
     for (key, child) in map.iter_mut() {
         let child_path = path.key(key);
         match key.as_str() {
-            k if RELATIONAL_KEYS.contains(&k) => strip_rule(child, &child_path, true, out, depth + 1),
+            k if RELATIONAL_KEYS.contains(&k) => {
+                strip_rule(child, &child_path, true, out, depth + 1)
+            }
             "not" | "stopBy" => strip_rule(child, &child_path, false, out, depth + 1),
             "all" | "any" => {
                 if let Value::Array(items) = child {

@@ -1,0 +1,515 @@
+//! Analysis of one file: parse once, walk once, run at each node only the rules that can
+//! match its kind.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use volatile_grammars::Lang;
+
+use crate::compile::{CompiledRule, Finder, LangRule};
+use crate::finding::{ByteRange, FileError, FileErrorCode, Finding, Fix, Severity};
+use crate::fingerprint::fingerprint;
+use crate::kinds::{ERROR_KIND, LangInfo};
+use crate::matcher::MatchCx;
+use crate::metavar::Env;
+use crate::playbook::Playbook;
+use crate::position::LineIndex;
+use crate::transform::{apply_transforms, constraints_hold};
+use crate::tree::{NodeId, ParseError, SyntaxTree, parse_ts};
+
+/// Which rules of the playbooks run, and at what severity.
+#[derive(Debug, Clone, Default)]
+pub struct RuleFilter {
+    /// Only these rule ids (all when `None`).
+    pub only: Option<HashSet<String>>,
+    /// Leave out rules below this severity.
+    pub min_severity: Option<Severity>,
+    /// Per rule id: a new severity, or `None` to turn the rule off.
+    pub severity_overrides: HashMap<String, Option<Severity>>,
+}
+
+/// A rule as it runs: the compiled rule, its form for one language, its severity.
+#[derive(Debug, Clone)]
+pub struct ActiveRule {
+    /// The rule.
+    pub rule: Arc<CompiledRule>,
+    lang_index: usize,
+    /// Its effective severity.
+    pub severity: Severity,
+}
+
+impl ActiveRule {
+    fn lang_rule(&self) -> &LangRule {
+        &self.rule.per_lang[self.lang_index]
+    }
+}
+
+#[derive(Debug, Default)]
+struct LangRules {
+    rules: Vec<ActiveRule>,
+    /// Rule indices by node kind id.
+    by_kind: Vec<Vec<u32>>,
+    error_kind: Vec<u32>,
+    any_kind: Vec<u32>,
+    queries: Vec<u32>,
+}
+
+/// The rules of some playbooks, indexed for analysis. Build once, share read-only.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    langs: HashMap<Lang, LangRules>,
+}
+
+impl RuleSet {
+    /// Indexes the enabled rules of `playbooks` that pass `filter`.
+    pub fn new(playbooks: &[Arc<Playbook>], filter: &RuleFilter) -> RuleSet {
+        let mut langs: HashMap<Lang, LangRules> = HashMap::new();
+        for playbook in playbooks {
+            for rule in &playbook.rules {
+                let severity = match filter.severity_overrides.get(&rule.id) {
+                    Some(over) => *over,
+                    None => rule.severity,
+                };
+                let Some(severity) = severity else { continue };
+                if filter.only.as_ref().is_some_and(|o| !o.contains(&rule.id)) {
+                    continue;
+                }
+                if filter.min_severity.is_some_and(|m| severity < m) {
+                    continue;
+                }
+                for (lang_index, lr) in rule.per_lang.iter().enumerate() {
+                    let entry = langs.entry(lr.lang).or_default();
+                    entry.rules.push(ActiveRule {
+                        rule: rule.clone(),
+                        lang_index,
+                        severity,
+                    });
+                }
+            }
+        }
+        for (lang, lr) in langs.iter_mut() {
+            let count = LangInfo::of(*lang).kind_count();
+            lr.by_kind = vec![Vec::new(); count];
+            for (i, active) in lr.rules.iter().enumerate() {
+                let i = i as u32;
+                let rule = active.lang_rule();
+                match (&rule.finder, &rule.kinds) {
+                    (Finder::Query(_), _) => lr.queries.push(i),
+                    (Finder::Rule(_), None) => lr.any_kind.push(i),
+                    (Finder::Rule(_), Some(kinds)) => {
+                        for &k in kinds {
+                            if k == ERROR_KIND {
+                                lr.error_kind.push(i);
+                            } else if let Some(slot) = lr.by_kind.get_mut(k as usize) {
+                                slot.push(i);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        RuleSet { langs }
+    }
+
+    /// The rules that run on files of `lang`.
+    pub fn rules(&self, lang: Lang) -> &[ActiveRule] {
+        self.langs.get(&lang).map_or(&[], |l| &l.rules)
+    }
+
+    /// Whether no rule runs at all.
+    pub fn is_empty(&self) -> bool {
+        self.langs.values().all(|l| l.rules.is_empty())
+    }
+
+    /// The languages with at least one rule.
+    pub fn languages(&self) -> Vec<Lang> {
+        let mut out: Vec<Lang> = self.langs.keys().copied().collect();
+        out.sort();
+        out
+    }
+}
+
+/// Limits of one file's analysis.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalyzeOptions {
+    /// Give up after this instant.
+    pub deadline: Option<Instant>,
+    /// Keep at most this many findings; more set `truncated`.
+    pub max_findings: usize,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            deadline: None,
+            max_findings: usize::MAX,
+        }
+    }
+}
+
+/// The result of analysing one file.
+#[derive(Debug, Clone)]
+pub struct FileAnalysis {
+    /// The findings, sorted.
+    pub findings: Vec<Finding>,
+    /// Why the file was not analysed, if it was not.
+    pub error: Option<FileError>,
+    /// Whether findings were dropped for the limit.
+    pub truncated: bool,
+    /// Time spent parsing.
+    pub parse_time: Duration,
+    /// Time spent matching.
+    pub match_time: Duration,
+    /// Whether the file was parsed (false when no rule applied).
+    pub parsed: bool,
+}
+
+impl FileAnalysis {
+    fn failed(path: &str, code: FileErrorCode, message: String) -> FileAnalysis {
+        FileAnalysis {
+            findings: Vec::new(),
+            error: Some(FileError {
+                path: path.to_string(),
+                code,
+                message,
+            }),
+            truncated: false,
+            parse_time: Duration::ZERO,
+            match_time: Duration::ZERO,
+            parsed: false,
+        }
+    }
+}
+
+/// Analyses one file; a panic becomes the file's `internal` error.
+pub fn analyze(
+    set: &RuleSet,
+    path: &str,
+    lang: Lang,
+    source: &str,
+    options: &AnalyzeOptions,
+) -> FileAnalysis {
+    match catch_unwind(AssertUnwindSafe(|| {
+        analyze_unguarded(set, path, lang, source, options)
+    })) {
+        Ok(result) => result,
+        Err(_) => FileAnalysis::failed(
+            path,
+            FileErrorCode::Internal,
+            "internal error while analysing this file; other files are unaffected".into(),
+        ),
+    }
+}
+
+const BOM: &str = "\u{feff}";
+
+fn analyze_unguarded(
+    set: &RuleSet,
+    path: &str,
+    lang: Lang,
+    source: &str,
+    options: &AnalyzeOptions,
+) -> FileAnalysis {
+    let Some(rules) = set.langs.get(&lang) else {
+        return FileAnalysis::failed_none();
+    };
+    let applies: Vec<bool> = rules
+        .rules
+        .iter()
+        .map(|r| r.rule.applies_to_path(path))
+        .collect();
+    if !applies.iter().any(|a| *a) {
+        return FileAnalysis::failed_none();
+    }
+    let (offset, text) = match source.strip_prefix(BOM) {
+        Some(rest) => (BOM.len(), rest),
+        None => (0, source),
+    };
+    let parse_start = Instant::now();
+    let ts_tree = match parse_ts(lang, text, options.deadline) {
+        Ok(t) => t,
+        Err(ParseError::DeadlineExceeded) => {
+            return FileAnalysis::failed(
+                path,
+                FileErrorCode::DeadlineExceeded,
+                "the deadline passed while parsing this file".into(),
+            );
+        }
+        Err(ParseError::TooLarge) => {
+            return FileAnalysis::failed(
+                path,
+                FileErrorCode::TooLarge,
+                "file too large to parse".into(),
+            );
+        }
+        Err(ParseError::Failed) => {
+            return FileAnalysis::failed(
+                path,
+                FileErrorCode::Internal,
+                "the parser gave up on this file".into(),
+            );
+        }
+    };
+    let query_matches: Vec<(u32, Vec<crate::query::QueryMatch>)> = rules
+        .queries
+        .iter()
+        .filter(|&&i| applies[i as usize])
+        .filter_map(|&i| match &rules.rules[i as usize].lang_rule().finder {
+            Finder::Query(q) => Some((i, q.run(&ts_tree, text))),
+            Finder::Rule(_) => None,
+        })
+        .collect();
+    let tree = SyntaxTree::from_ts(lang, text, &ts_tree);
+    drop(ts_tree);
+    let parse_time = parse_start.elapsed();
+
+    let match_start = Instant::now();
+    let mut collector = Collector {
+        path,
+        lang,
+        source,
+        offset,
+        index: LineIndex::new(source),
+        findings: Vec::new(),
+    };
+    let empty: Vec<u32> = Vec::new();
+    for node in 0..tree.len() as NodeId {
+        if node % 1024 == 0 && options.deadline.is_some_and(|d| Instant::now() >= d) {
+            return FileAnalysis::failed(
+                path,
+                FileErrorCode::DeadlineExceeded,
+                "the deadline passed while matching this file".into(),
+            );
+        }
+        let kind = tree.kind(node);
+        let by_kind = if kind == ERROR_KIND {
+            &rules.error_kind
+        } else {
+            rules.by_kind.get(kind as usize).unwrap_or(&empty)
+        };
+        for &i in by_kind.iter().chain(rules.any_kind.iter()) {
+            if !applies[i as usize] {
+                continue;
+            }
+            let active = &rules.rules[i as usize];
+            let lr = active.lang_rule();
+            let Finder::Rule(rule) = &lr.finder else {
+                continue;
+            };
+            let cx = MatchCx::new(&tree, &lr.utils);
+            let mut env = Env::new();
+            if rule.matches(&cx, node, &mut env) && constraints_hold(&lr.constraints, &cx, &env) {
+                collector.report(active, &cx, node, env);
+            }
+        }
+    }
+    for (i, matches) in query_matches {
+        let active = &rules.rules[i as usize];
+        let lr = active.lang_rule();
+        let cx = MatchCx::new(&tree, &lr.utils);
+        for m in matches {
+            let Some(node) = find_node(&tree, m.range.clone(), m.kind) else {
+                continue;
+            };
+            let mut env = Env::new();
+            for (name, range, kind) in &m.captures {
+                if let Some(n) = find_node(&tree, range.clone(), *kind) {
+                    env.bind_single(name, n, &tree);
+                }
+            }
+            if constraints_hold(&lr.constraints, &cx, &env) {
+                collector.report(active, &cx, node, env);
+            }
+        }
+    }
+    let suppressions = Suppressions::collect(&tree, &collector.index, offset);
+    let mut findings = collector.findings;
+    findings.retain(|f| !suppressions.silences(f));
+    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    findings.dedup_by(|a, b| a.sort_key() == b.sort_key());
+    let truncated = findings.len() > options.max_findings;
+    findings.truncate(options.max_findings);
+    FileAnalysis {
+        findings,
+        error: None,
+        truncated,
+        parse_time,
+        match_time: match_start.elapsed(),
+        parsed: true,
+    }
+}
+
+impl FileAnalysis {
+    fn failed_none() -> FileAnalysis {
+        FileAnalysis {
+            findings: Vec::new(),
+            error: None,
+            truncated: false,
+            parse_time: Duration::ZERO,
+            match_time: Duration::ZERO,
+            parsed: false,
+        }
+    }
+}
+
+/// The flat node with this range and kind (the innermost if several share it).
+fn find_node(tree: &SyntaxTree<'_>, range: std::ops::Range<usize>, kind: u16) -> Option<NodeId> {
+    let mut n = tree.root();
+    // Descend to the deepest node covering the range, then look for the kind on the way.
+    let mut found = None;
+    loop {
+        if tree.byte_range(n) == range && tree.kind(n) == kind {
+            found = Some(n);
+        }
+        let next = tree.children(n).find(|&c| {
+            let r = tree.byte_range(c);
+            r.start <= range.start
+                && range.end <= r.end
+                && !(r.start == r.end && range.start != range.end)
+        });
+        match next {
+            Some(c) => n = c,
+            None => return found,
+        }
+    }
+}
+
+struct Collector<'a> {
+    path: &'a str,
+    lang: Lang,
+    source: &'a str,
+    offset: usize,
+    index: LineIndex<'a>,
+    findings: Vec<Finding>,
+}
+
+impl Collector<'_> {
+    fn report(&mut self, active: &ActiveRule, cx: &MatchCx<'_, '_>, node: NodeId, mut env: Env) {
+        let rule = &active.rule;
+        let lr = active.lang_rule();
+        apply_transforms(&lr.transforms, &lr.rewriters, cx, &mut env);
+        let range = cx.tree.byte_range(node);
+        let byte_range = ByteRange {
+            start: range.start + self.offset,
+            end: range.end + self.offset,
+        };
+        let fix = lr.fix.as_ref().map(|fixer| {
+            let (text, r) = fixer.apply(&env, cx, node);
+            Fix {
+                text,
+                byte_range: ByteRange {
+                    start: r.start + self.offset,
+                    end: r.end + self.offset,
+                },
+            }
+        });
+        let matched = self
+            .source
+            .get(byte_range.start..byte_range.end)
+            .unwrap_or("");
+        self.findings.push(Finding {
+            rule_id: rule.id.clone(),
+            playbook: rule.playbook.to_string(),
+            standard: rule.standard.clone(),
+            severity: active.severity,
+            message: rule.message.render(&env, cx),
+            note: rule.note.clone(),
+            url: rule.url.clone(),
+            path: self.path.to_string(),
+            language: self.lang,
+            range: self.index.range(byte_range),
+            byte_range,
+            fix,
+            fingerprint: fingerprint(&rule.playbook, &rule.id, self.path, matched),
+        });
+    }
+}
+
+/// `volatile-ignore` / `ast-grep-ignore` comments: which rules they silence on which lines.
+#[derive(Default)]
+struct Suppressions {
+    /// Line (1-based) → `None` for all rules, or the listed ids.
+    lines: HashMap<u32, Option<Vec<String>>>,
+}
+
+impl Suppressions {
+    fn collect(tree: &SyntaxTree<'_>, index: &LineIndex<'_>, offset: usize) -> Suppressions {
+        let mut out = Suppressions::default();
+        for node in 0..tree.len() as NodeId {
+            if !tree.is_comment(node) {
+                continue;
+            }
+            let Some(ids) = parse_directive(tree.text(node)) else {
+                continue;
+            };
+            let range = tree.byte_range(node);
+            let line = index.position(range.start + offset).line;
+            let end_line = index.position(range.end + offset).line;
+            for l in [line, end_line + 1] {
+                let entry = out.lines.entry(l).or_insert_with(|| Some(Vec::new()));
+                match (&ids, entry) {
+                    (None, e) => *e = None,
+                    (Some(list), Some(existing)) => existing.extend(list.iter().cloned()),
+                    (Some(_), None) => {}
+                }
+            }
+        }
+        out
+    }
+
+    fn silences(&self, finding: &Finding) -> bool {
+        match self.lines.get(&finding.range.start.line) {
+            None => false,
+            Some(None) => true,
+            Some(Some(ids)) => ids.contains(&finding.rule_id),
+        }
+    }
+}
+
+/// Reads a suppression comment: `None` if it is not one, `Some(None)` for all rules,
+/// `Some(Some(ids))` for a list.
+fn parse_directive(comment: &str) -> Option<Option<Vec<String>>> {
+    let body = comment
+        .trim_start_matches("//")
+        .trim_start_matches("/*")
+        .trim_start_matches('#')
+        .trim_end_matches("*/")
+        .trim();
+    let rest = body
+        .strip_prefix("volatile-ignore")
+        .or_else(|| body.strip_prefix("ast-grep-ignore"))?;
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Some(None);
+    }
+    let list = rest.strip_prefix(':')?;
+    let ids: Vec<String> = list
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    Some(if ids.is_empty() { None } else { Some(ids) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directives() {
+        assert_eq!(parse_directive("// volatile-ignore"), Some(None));
+        assert_eq!(parse_directive("# ast-grep-ignore"), Some(None));
+        assert_eq!(
+            parse_directive("// volatile-ignore: a, b"),
+            Some(Some(vec!["a".to_string(), "b".to_string()]))
+        );
+        assert_eq!(
+            parse_directive("/* ast-grep-ignore: x */"),
+            Some(Some(vec!["x".to_string()]))
+        );
+        assert_eq!(parse_directive("// ignore this"), None);
+        assert_eq!(parse_directive("// volatile-ignored"), None);
+    }
+}

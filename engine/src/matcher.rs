@@ -1,0 +1,422 @@
+//! Compiled rule objects and how they match a node.
+//!
+//! Every matcher keeps one invariant: a failed match leaves the [`Env`] as it found it.
+//! Composite and relational rules rely on it to try alternatives without copying bindings.
+//! Evaluation order within one rule object is ast-grep's: atomic keys, then composite
+//! keys, then relational keys, so that captures made by `pattern` constrain `has`.
+
+use std::cell::{Cell, OnceCell};
+
+use regex::Regex;
+
+use crate::metavar::Env;
+use crate::pattern::Pattern;
+use crate::tree::{NodeId, SyntaxTree};
+
+/// A compiled rule object.
+#[derive(Debug)]
+pub enum Rule {
+    /// `pattern`
+    Pattern(Pattern),
+    /// `kind` (a supertype expands to all its subtypes)
+    Kind(Vec<u16>),
+    /// `regex`
+    Regex(Regex),
+    /// `nthChild`
+    NthChild(Box<NthChild>),
+    /// `range`
+    Range(RangeRule),
+    /// `inside`
+    Inside(Box<Relation>),
+    /// `has`
+    Has(Box<Relation>),
+    /// `precedes`
+    Precedes(Box<Relation>),
+    /// `follows`
+    Follows(Box<Relation>),
+    /// `all`, and a rule object with several keys
+    All(Vec<Rule>),
+    /// `any`
+    Any(Vec<Rule>),
+    /// `not`
+    Not(Box<Rule>),
+    /// `matches`: an index into the rule's util table
+    Matches(usize),
+}
+
+/// How far a relational rule looks.
+#[derive(Debug)]
+pub enum StopBy {
+    /// The immediate parent, child or sibling.
+    Neighbor,
+    /// All the way.
+    End,
+    /// Up to and including the first node matching this rule.
+    Rule(Rule),
+}
+
+/// `inside`/`has`/`precedes`/`follows`.
+#[derive(Debug)]
+pub struct Relation {
+    /// What the related node must match.
+    pub rule: Rule,
+    /// How far to look.
+    pub stop_by: StopBy,
+    /// For `inside`/`has`: the field the related node hangs in.
+    pub field: Option<u16>,
+}
+
+/// `nthChild`.
+#[derive(Debug)]
+pub struct NthChild {
+    /// `A` of `An+B`.
+    pub step: i64,
+    /// `B` of `An+B`.
+    pub offset: i64,
+    /// Count from the end.
+    pub reverse: bool,
+    /// Count only siblings matching this.
+    pub of_rule: Option<Rule>,
+}
+
+impl NthChild {
+    fn accepts(&self, index: i64) -> bool {
+        let diff = index - self.offset;
+        match self.step {
+            0 => diff == 0,
+            a if a > 0 => diff >= 0 && diff % a == 0,
+            a => diff <= 0 && diff % a == 0,
+        }
+    }
+}
+
+/// `range`: 0-based lines and character columns, end exclusive.
+#[derive(Debug)]
+pub struct RangeRule {
+    /// (line, column) of the start.
+    pub start: (usize, usize),
+    /// (line, column) of the end.
+    pub end: (usize, usize),
+}
+
+/// Nesting of util references deeper than this fails the match instead of the stack.
+const MAX_DEPTH: u32 = 512;
+
+/// What matching needs besides the rule: the tree, the rule's utils, scratch state.
+pub struct MatchCx<'a, 's> {
+    /// The tree.
+    pub tree: &'a SyntaxTree<'s>,
+    /// The util rules `Rule::Matches` indexes into.
+    pub utils: &'a [Rule],
+    depth: Cell<u32>,
+    line_starts: OnceCell<Vec<usize>>,
+    /// Set when a match was abandoned for nesting too deep.
+    pub too_deep: Cell<bool>,
+}
+
+impl<'a, 's> MatchCx<'a, 's> {
+    /// A context for matching rules over `tree`.
+    pub fn new(tree: &'a SyntaxTree<'s>, utils: &'a [Rule]) -> Self {
+        MatchCx {
+            tree,
+            utils,
+            depth: Cell::new(0),
+            line_starts: OnceCell::new(),
+            too_deep: Cell::new(false),
+        }
+    }
+
+    /// The same tree with other utils (a rewriter's or another rule's).
+    pub fn with_utils<'b>(&'b self, utils: &'b [Rule]) -> MatchCx<'b, 's> {
+        MatchCx::new(self.tree, utils)
+    }
+
+    fn char_point(&self, byte: usize) -> (usize, usize) {
+        let starts = self.line_starts.get_or_init(|| {
+            let src = self.tree.source();
+            std::iter::once(0)
+                .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let line = starts.partition_point(|&s| s <= byte).saturating_sub(1);
+        let start = starts.get(line).copied().unwrap_or(0);
+        let column = self
+            .tree
+            .source()
+            .get(start..byte)
+            .map_or(0, |s| s.chars().count());
+        (line, column)
+    }
+}
+
+impl Rule {
+    /// Whether `node` matches. On failure `env` is unchanged.
+    pub fn matches(&self, cx: &MatchCx<'_, '_>, node: NodeId, env: &mut Env) -> bool {
+        let tree = cx.tree;
+        match self {
+            Rule::Pattern(p) => p.matches(tree, node, env),
+            Rule::Kind(kinds) => kinds.contains(&tree.kind(node)),
+            Rule::Regex(re) => re.is_match(tree.text(node)),
+            Rule::NthChild(nth) => nth_child(nth, cx, node, env),
+            Rule::Range(r) => {
+                let range = tree.byte_range(node);
+                cx.char_point(range.start) == r.start && cx.char_point(range.end) == r.end
+            }
+            Rule::Inside(rel) => inside(rel, cx, node, env),
+            Rule::Has(rel) => has(rel, cx, node, env),
+            Rule::Precedes(rel) => {
+                let next = tree.next_sibling(node);
+                find(
+                    &rel.stop_by,
+                    cx,
+                    next,
+                    tree.next_siblings(node),
+                    &rel.rule,
+                    env,
+                )
+            }
+            Rule::Follows(rel) => {
+                let prev = tree.prev_sibling(node);
+                find(
+                    &rel.stop_by,
+                    cx,
+                    prev,
+                    tree.prev_siblings(node),
+                    &rel.rule,
+                    env,
+                )
+            }
+            Rule::All(rules) => {
+                let cp = env.checkpoint();
+                for rule in rules {
+                    if !rule.matches(cx, node, env) {
+                        env.rollback(cp);
+                        return false;
+                    }
+                }
+                true
+            }
+            Rule::Any(rules) => rules.iter().any(|r| r.matches(cx, node, env)),
+            Rule::Not(rule) => {
+                let cp = env.checkpoint();
+                let matched = rule.matches(cx, node, env);
+                env.rollback(cp);
+                !matched
+            }
+            Rule::Matches(index) => {
+                let Some(util) = cx.utils.get(*index) else {
+                    return false;
+                };
+                let depth = cx.depth.get();
+                if depth >= MAX_DEPTH {
+                    cx.too_deep.set(true);
+                    return false;
+                }
+                cx.depth.set(depth + 1);
+                let matched = util.matches(cx, node, env);
+                cx.depth.set(depth);
+                matched
+            }
+        }
+    }
+
+    /// Whether `node` matches, with bindings discarded.
+    pub fn test(&self, cx: &MatchCx<'_, '_>, node: NodeId) -> bool {
+        self.matches(cx, node, &mut Env::new())
+    }
+}
+
+fn nth_child(nth: &NthChild, cx: &MatchCx<'_, '_>, node: NodeId, env: &mut Env) -> bool {
+    let tree = cx.tree;
+    let Some(parent) = tree.parent(node) else {
+        return false;
+    };
+    if !tree.is_named(node) {
+        return false;
+    }
+    let mut index = 0i64;
+    let mut found = None;
+    let mut total = 0i64;
+    for sibling in tree.children(parent).filter(|&c| tree.is_named(c)) {
+        let counted = match &nth.of_rule {
+            None => true,
+            Some(rule) => {
+                let cp = env.checkpoint();
+                let m = rule.matches(cx, sibling, env);
+                env.rollback(cp);
+                m
+            }
+        };
+        if counted {
+            total += 1;
+            index += 1;
+            if sibling == node {
+                found = Some(index);
+            }
+        }
+    }
+    let Some(position) = found else { return false };
+    let position = if nth.reverse {
+        total - position + 1
+    } else {
+        position
+    };
+    nth.accepts(position)
+}
+
+/// ast-grep's `StopBy::find`: the neighbour only, every node of `all`, or the nodes of
+/// `all` up to and including the first that matches the stop rule.
+fn find(
+    stop_by: &StopBy,
+    cx: &MatchCx<'_, '_>,
+    neighbor: Option<NodeId>,
+    all: impl Iterator<Item = NodeId>,
+    rule: &Rule,
+    env: &mut Env,
+) -> bool {
+    match stop_by {
+        StopBy::Neighbor => neighbor.is_some_and(|n| rule.matches(cx, n, env)),
+        StopBy::End => {
+            for n in all {
+                if rule.matches(cx, n, env) {
+                    return true;
+                }
+            }
+            false
+        }
+        StopBy::Rule(stop) => {
+            for n in all {
+                let is_stop = stop.test(cx, n);
+                if rule.matches(cx, n, env) {
+                    return true;
+                }
+                if is_stop {
+                    return false;
+                }
+            }
+            false
+        }
+    }
+}
+
+fn inside(rel: &Relation, cx: &MatchCx<'_, '_>, node: NodeId, env: &mut Env) -> bool {
+    let tree = cx.tree;
+    let Some(field) = rel.field else {
+        return find(
+            &rel.stop_by,
+            cx,
+            tree.parent(node),
+            tree.ancestors(node),
+            &rel.rule,
+            env,
+        );
+    };
+    // With a field, each ancestor counts only if the node on the path below it hangs in
+    // that field.
+    let in_field =
+        |ancestor: NodeId, below: NodeId| tree.child_by_field(ancestor, field) == Some(below);
+    let mut below = node;
+    let mut check = |ancestor: NodeId, env: &mut Env| {
+        let ok = in_field(ancestor, below) && rel.rule.matches(cx, ancestor, env);
+        below = ancestor;
+        ok
+    };
+    match &rel.stop_by {
+        StopBy::Neighbor => tree.parent(node).is_some_and(|p| check(p, env)),
+        StopBy::End => {
+            for a in tree.ancestors(node) {
+                if check(a, env) {
+                    return true;
+                }
+            }
+            false
+        }
+        StopBy::Rule(stop) => {
+            for a in tree.ancestors(node) {
+                let is_stop = stop.test(cx, a);
+                if check(a, env) {
+                    return true;
+                }
+                if is_stop {
+                    return false;
+                }
+            }
+            false
+        }
+    }
+}
+
+fn has(rel: &Relation, cx: &MatchCx<'_, '_>, node: NodeId, env: &mut Env) -> bool {
+    let tree = cx.tree;
+    if let Some(field) = rel.field {
+        let Some(child) = tree.child_by_field(node, field) else {
+            return false;
+        };
+        return match &rel.stop_by {
+            StopBy::Neighbor => rel.rule.matches(cx, child, env),
+            StopBy::End => tree.subtree(child).any(|n| rel.rule.matches(cx, n, env)),
+            StopBy::Rule(stop) => {
+                rel.rule.matches(cx, child, env)
+                    || (!stop.test(cx, child)
+                        && tree.children(child).any(|n| rel.rule.matches(cx, n, env)))
+            }
+        };
+    }
+    match &rel.stop_by {
+        StopBy::Neighbor => tree.children(node).any(|n| rel.rule.matches(cx, n, env)),
+        StopBy::End => tree.descendants(node).any(|n| rel.rule.matches(cx, n, env)),
+        StopBy::Rule(stop) => {
+            // Pre-order over the descendants, not entering nodes that match the stop rule
+            // (which are themselves still tested).
+            let mut n = node + 1;
+            let end = tree.skip_subtree(node);
+            while n < end {
+                if rel.rule.matches(cx, n, env) {
+                    return true;
+                }
+                n = if stop.test(cx, n) {
+                    tree.skip_subtree(n)
+                } else {
+                    n + 1
+                };
+            }
+            false
+        }
+    }
+}
+
+/// The node kinds a rule's root can match, or `None` for any kind. Mirrors ast-grep's
+/// `potential_kinds`: relational, `not`, `regex`, `nthChild` and `range` say nothing
+/// about the node's own kind.
+pub fn potential_kinds(rule: &Rule, utils: &[Rule], depth: u32) -> Option<Vec<u16>> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match rule {
+        Rule::Pattern(p) => p.root_kind().map(|k| vec![k]),
+        Rule::Kind(kinds) => Some(kinds.clone()),
+        Rule::All(rules) => {
+            let mut acc: Option<Vec<u16>> = None;
+            for r in rules {
+                if let Some(kinds) = potential_kinds(r, utils, depth + 1) {
+                    acc = Some(match acc {
+                        None => kinds,
+                        Some(prev) => prev.into_iter().filter(|k| kinds.contains(k)).collect(),
+                    });
+                }
+            }
+            acc
+        }
+        Rule::Any(rules) => {
+            let mut acc = Vec::new();
+            for r in rules {
+                acc.extend(potential_kinds(r, utils, depth + 1)?);
+            }
+            acc.sort_unstable();
+            acc.dedup();
+            Some(acc)
+        }
+        Rule::Matches(i) => potential_kinds(utils.get(*i)?, utils, depth + 1),
+        _ => None,
+    }
+}

@@ -1,0 +1,382 @@
+//! Playbooks: directories of rule files compiled into one shared value.
+//!
+//! A playbook's id is its `playbook.yml` `id`, or else the directory's name. Rule files are
+//! found recursively (`*.yml`, `*.yaml`); a rule's *standard* is its subdirectory path
+//! (`security`, `errors/async`). Files under a `utils/` directory are global util rules.
+//! ast-grep projects (`sgconfig.yml`) load the same way from their `ruleDirs` and
+//! `utilDirs`. Loading reads files into memory first, so embedded playbooks and files on
+//! disk go through one code path.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::compile::{CompiledRule, GlobalUtils, compile_rule};
+use crate::document::parse_yaml;
+use crate::error::{ErrorKind, RuleError, RuleWarning};
+use crate::loader::{ParsedRule, parse_rule_text};
+use crate::spec::{ExamplesSpec, InlinePlaybookSpec, PlaybookMetaSpec, SgConfigSpec, TestCaseSpec};
+
+/// A compiled playbook.
+#[derive(Debug)]
+pub struct Playbook {
+    /// Identifier.
+    pub id: String,
+    /// Human-readable name.
+    pub name: Option<String>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// The rules, in file order.
+    pub rules: Vec<Arc<CompiledRule>>,
+    /// A hash of every rule text, to tell versions apart.
+    pub hash: String,
+    /// Keys ignored for compatibility, and similar notices.
+    pub warnings: Vec<RuleWarning>,
+}
+
+/// A playbook and the rules that failed to compile (which are left out of it).
+#[derive(Debug)]
+pub struct LoadOutcome {
+    /// The playbook, with every rule that compiled.
+    pub playbook: Playbook,
+    /// The errors of the others.
+    pub errors: Vec<RuleError>,
+    /// ast-grep test files found among the rule files: `(file, spec)`.
+    pub tests: Vec<(String, TestCaseSpec)>,
+    /// The inline examples of rules that failed to compile, by rule id: their cases fail.
+    pub failed_examples: Vec<(String, ExamplesSpec)>,
+}
+
+/// One rule file read into memory: its path relative to the playbook root and its text.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to the root, with `/` separators.
+    pub rel_path: String,
+    /// Path to show in messages.
+    pub display: String,
+    /// Content.
+    pub text: String,
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml")
+    )
+}
+
+/// Reads every YAML file under `dir`, sorted by path.
+pub fn read_yaml_files(dir: &Path) -> Result<Vec<SourceFile>, RuleError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| io_error(&d, &e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&d, &e))?;
+            let path = entry.path();
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if is_yaml(&path) {
+                let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, &e))?;
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
+                out.push(SourceFile {
+                    rel_path: rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    display: path.display().to_string(),
+                    text,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Ok(out)
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> RuleError {
+    let mut err = RuleError::new(ErrorKind::Io(e.to_string()));
+    err.file = Some(path.display().to_string());
+    err
+}
+
+fn hash_files(files: &[SourceFile]) -> String {
+    let mut hasher = Sha256::new();
+    for f in files {
+        hasher.update((f.rel_path.len() as u64).to_le_bytes());
+        hasher.update(f.rel_path.as_bytes());
+        hasher.update((f.text.len() as u64).to_le_bytes());
+        hasher.update(f.text.as_bytes());
+    }
+    let digest = hasher.finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Builds a playbook from files in memory.
+///
+/// `rule_files` are `(standard, file)` pairs; `util_files` hold global utils.
+pub fn build_playbook(
+    meta: PlaybookMetaSpec,
+    rule_files: Vec<(Option<String>, SourceFile)>,
+    util_files: Vec<SourceFile>,
+) -> LoadOutcome {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut globals = GlobalUtils::default();
+    for file in &util_files {
+        for parsed in parse_rule_text(&file.text, Some(&file.display)) {
+            match parsed {
+                Ok(p) => {
+                    warnings.extend(p.warnings.iter().cloned());
+                    if let Err(e) = globals.add(&p.spec) {
+                        errors.push(p.place(e, Some(&file.display)));
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    let playbook_id: Arc<str> = Arc::from(meta.id.as_str());
+    let mut rules: Vec<Arc<CompiledRule>> = Vec::new();
+    let mut first_seen: HashMap<String, String> = HashMap::new();
+    let mut all_files: Vec<SourceFile> = util_files;
+    let mut tests = Vec::new();
+    let mut failed_examples = Vec::new();
+    for (standard, file) in rule_files {
+        if let Some(found) = read_test_file(&file) {
+            tests.extend(found.into_iter().map(|t| (file.display.clone(), t)));
+            continue;
+        }
+        for parsed in parse_rule_text(&file.text, Some(&file.display)) {
+            let parsed: ParsedRule = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            warnings.extend(parsed.warnings.iter().cloned());
+            let origin = format!("{}:{}", file.display, parsed.location.line);
+            if let Some(first) = first_seen.get(&parsed.spec.id) {
+                let e = RuleError::new(ErrorKind::DuplicateId {
+                    id: parsed.spec.id.clone(),
+                    first: first.clone(),
+                });
+                errors.push(parsed.place(e, Some(&file.display)));
+                continue;
+            }
+            first_seen.insert(parsed.spec.id.clone(), origin.clone());
+            match compile_rule(
+                parsed.spec.clone(),
+                playbook_id.clone(),
+                standard.clone(),
+                &globals,
+            ) {
+                Ok(mut rule) => {
+                    for (path, message) in &rule.warnings {
+                        warnings.push(RuleWarning {
+                            file: Some(file.display.clone()),
+                            location: Some(parsed.locate(path)),
+                            rule_id: Some(rule.id.clone()),
+                            message: format!("{path}: {message}"),
+                        });
+                    }
+                    rule.origin = Some(origin);
+                    rules.push(Arc::new(rule));
+                }
+                Err(e) => {
+                    if let Some(examples) = &parsed.spec.examples {
+                        failed_examples.push((parsed.spec.id.clone(), examples.clone()));
+                    }
+                    errors.push(parsed.place(e, Some(&file.display)))
+                }
+            }
+        }
+        all_files.push(file);
+    }
+    LoadOutcome {
+        playbook: Playbook {
+            id: meta.id,
+            name: meta.name,
+            description: meta.description,
+            rules,
+            hash: hash_files(&all_files),
+            warnings,
+        },
+        errors,
+        tests,
+        failed_examples,
+    }
+}
+
+/// The test cases of an ast-grep test file (`{id, valid, invalid}` documents without a
+/// `rule`), or `None` if the file is not one.
+pub fn read_test_file(file: &SourceFile) -> Option<Vec<TestCaseSpec>> {
+    let docs = parse_yaml(&file.text).ok()?;
+    let is_test = |v: &serde_json::Value| {
+        v.get("rule").is_none()
+            && v.get("query").is_none()
+            && (v.get("valid").is_some() || v.get("invalid").is_some())
+    };
+    if docs.is_empty() || !docs.iter().all(|d| is_test(&d.value)) {
+        return None;
+    }
+    docs.into_iter()
+        .map(|d| serde_json::from_value(d.value).ok())
+        .collect()
+}
+
+/// The standard of a rule file: its directory path inside the root, if any.
+fn standard_of(rel_path: &str) -> Option<String> {
+    rel_path.rsplit_once('/').map(|(dir, _)| dir.to_string())
+}
+
+fn dir_name(dir: &Path) -> String {
+    std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "rules".to_string())
+}
+
+/// Builds a playbook from the files of a playbook directory (relative paths).
+pub fn playbook_from_files(
+    default_id: &str,
+    files: Vec<SourceFile>,
+) -> Result<LoadOutcome, RuleError> {
+    let mut meta = PlaybookMetaSpec {
+        id: default_id.to_string(),
+        name: None,
+        description: None,
+    };
+    let mut rule_files = Vec::new();
+    let mut util_files = Vec::new();
+    for file in files {
+        if file.rel_path == "playbook.yml" || file.rel_path == "playbook.yaml" {
+            meta = read_meta(&file)?;
+        } else if file.rel_path.starts_with("utils/") {
+            util_files.push(file);
+        } else {
+            rule_files.push((standard_of(&file.rel_path), file));
+        }
+    }
+    Ok(build_playbook(meta, rule_files, util_files))
+}
+
+fn read_meta(file: &SourceFile) -> Result<PlaybookMetaSpec, RuleError> {
+    let place = |kind: ErrorKind, loc| {
+        let mut e = RuleError::new(kind);
+        e.file = Some(file.display.clone());
+        e.location = loc;
+        e
+    };
+    let docs = parse_yaml(&file.text)
+        .map_err(|e| place(ErrorKind::Syntax(e.message), Some(e.location)))?;
+    let Some(doc) = docs.into_iter().next() else {
+        return Err(place(ErrorKind::Missing("id"), None));
+    };
+    serde_json::from_value(doc.value).map_err(|e| place(ErrorKind::Invalid(e.to_string()), None))
+}
+
+/// Loads a playbook directory.
+pub fn load_playbook_dir(dir: &Path) -> Result<LoadOutcome, RuleError> {
+    let files = read_yaml_files(dir)?;
+    playbook_from_files(&dir_name(dir), files)
+}
+
+/// Loads an ast-grep project from its `sgconfig.yml`.
+pub fn load_sgconfig(config_path: &Path) -> Result<(LoadOutcome, Vec<PathBuf>), RuleError> {
+    let text = std::fs::read_to_string(config_path).map_err(|e| io_error(config_path, &e))?;
+    let root = config_path.parent().unwrap_or(Path::new("."));
+    let config: SgConfigSpec = match parse_yaml(&text) {
+        Ok(docs) => match docs.into_iter().next() {
+            Some(doc) => serde_json::from_value(doc.value).map_err(|e| {
+                let mut err = RuleError::new(ErrorKind::Invalid(e.to_string()));
+                err.file = Some(config_path.display().to_string());
+                err
+            })?,
+            None => SgConfigSpec::default(),
+        },
+        Err(e) => {
+            let mut err = RuleError::new(ErrorKind::Syntax(e.message));
+            err.file = Some(config_path.display().to_string());
+            err.location = Some(e.location);
+            return Err(err);
+        }
+    };
+    let mut rule_files = Vec::new();
+    for dir in &config.rule_dirs {
+        for file in read_yaml_files(&root.join(dir))? {
+            rule_files.push((standard_of(&file.rel_path), file));
+        }
+    }
+    let mut util_files = Vec::new();
+    for dir in &config.util_dirs {
+        util_files.extend(read_yaml_files(&root.join(dir))?);
+    }
+    let meta = PlaybookMetaSpec {
+        id: dir_name(root),
+        name: None,
+        description: None,
+    };
+    let test_dirs = config
+        .test_configs
+        .iter()
+        .map(|t| root.join(&t.test_dir))
+        .collect();
+    Ok((build_playbook(meta, rule_files, util_files), test_dirs))
+}
+
+/// Loads a single rule file as a playbook named after the file.
+pub fn load_rule_file(path: &Path) -> Result<LoadOutcome, RuleError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, &e))?;
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rules".into());
+    let file = SourceFile {
+        rel_path: path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        display: path.display().to_string(),
+        text,
+    };
+    let meta = PlaybookMetaSpec {
+        id,
+        name: None,
+        description: None,
+    };
+    Ok(build_playbook(meta, vec![(None, file)], Vec::new()))
+}
+
+/// Compiles an inline playbook `{id?, name?, rules: [...]}` (already parsed JSON/YAML).
+pub fn inline_playbook(spec: InlinePlaybookSpec) -> LoadOutcome {
+    let meta = PlaybookMetaSpec {
+        id: spec.id.unwrap_or_else(|| "inline".into()),
+        name: spec.name,
+        description: None,
+    };
+    let files = spec
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            (
+                None,
+                SourceFile {
+                    rel_path: format!("rules[{i}]"),
+                    display: format!("rules[{i}]"),
+                    text: rule.to_string(),
+                },
+            )
+        })
+        .collect();
+    build_playbook(meta, files, Vec::new())
+}

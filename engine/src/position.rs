@@ -1,0 +1,342 @@
+//! Byte offsets to lines and columns.
+//!
+//! Tree-sitter speaks bytes; editors, review tools and SARIF speak 1-based lines and
+//! UTF-16 columns; ast-grep's `range` rule speaks 0-based lines and character columns.
+//! A [`LineIndex`] is built once per file in O(n) (it records where each line starts and
+//! which lines are pure ASCII) and then answers each lookup with a binary search over the
+//! line starts, plus, on a non-ASCII line only, a count over the line's prefix.
+//!
+//! Decisions, made once here so that every report agrees:
+//! - Lines end at `\n`, at `\r\n` (the `\r` belongs to the line it ends) and at a lone
+//!   `\r` (classic Mac OS line endings): whatever an editor would show as a line break.
+//! - A file that ends with a line ending has one more, empty, line after it, as in an
+//!   editor; the empty file has one empty line.
+//! - A UTF-8 byte order mark is not a column: the first real character of line 1 is at
+//!   column 1, while byte offsets still count the mark's 3 bytes.
+//! - An offset past the end clamps to the end; an offset inside a multi-byte character
+//!   rounds down to that character's first byte.
+
+use crate::finding::{ByteRange, Position, Range};
+
+/// The UTF-8 byte order mark.
+const BOM: &str = "\u{feff}";
+
+/// Where the lines of one text start, for turning byte offsets into positions.
+#[derive(Debug, Clone)]
+pub struct LineIndex<'s> {
+    source: &'s str,
+    /// Byte offset of the first byte of each line; never empty. The first line starts
+    /// after the byte order mark, if there is one.
+    line_starts: Vec<usize>,
+    /// Whether each line (without its ending) is pure ASCII, so columns are byte counts.
+    ascii: Vec<bool>,
+}
+
+impl<'s> LineIndex<'s> {
+    /// Indexes the lines of `source`, in one pass over its bytes.
+    pub fn new(source: &'s str) -> LineIndex<'s> {
+        let first = if source.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let bytes = source.as_bytes();
+        let mut line_starts = vec![first];
+        let mut ascii = Vec::new();
+        let mut line_ascii = true;
+        let mut i = first;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\n' => {
+                    ascii.push(line_ascii);
+                    line_ascii = true;
+                    line_starts.push(i + 1);
+                }
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => {
+                    ascii.push(line_ascii);
+                    line_ascii = true;
+                    line_starts.push(i + 1);
+                }
+                b'\r' => {}
+                byte => line_ascii &= byte.is_ascii(),
+            }
+            i += 1;
+        }
+        ascii.push(line_ascii);
+        LineIndex {
+            source,
+            line_starts,
+            ascii,
+        }
+    }
+
+    /// The text this index was built from.
+    pub fn source(&self) -> &'s str {
+        self.source
+    }
+
+    /// The number of lines: one more than the number of line endings.
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// The 1-based line and UTF-16 column of a byte offset.
+    pub fn position(&self, byte: usize) -> Position {
+        let (line0, start, byte) = self.locate(byte);
+        let prefix = &self.source[start..byte];
+        let column = if self.ascii[line0] {
+            prefix.len()
+        } else {
+            prefix.encode_utf16().count()
+        };
+        Position {
+            line: to_u32(line0 + 1),
+            column: to_u32(column + 1),
+        }
+    }
+
+    /// The lines and UTF-16 columns of a span of bytes (`end` exclusive).
+    pub fn range(&self, bytes: ByteRange) -> Range {
+        Range {
+            start: self.position(bytes.start),
+            end: self.position(bytes.end),
+        }
+    }
+
+    /// The 0-based line and 0-based column in characters (Unicode scalar values) of a
+    /// byte offset, as ast-grep's `range` rule counts them.
+    pub fn char_column_0based(&self, byte: usize) -> (usize, usize) {
+        let (line0, start, byte) = self.locate(byte);
+        let prefix = &self.source[start..byte];
+        let column = if self.ascii[line0] {
+            prefix.len()
+        } else {
+            prefix.chars().count()
+        };
+        (line0, column)
+    }
+
+    /// The text of a 1-based line, without its line ending; empty for a line number
+    /// that is out of range.
+    pub fn line_text(&self, line: usize) -> &'s str {
+        let Some(line0) = line.checked_sub(1) else {
+            return "";
+        };
+        match self.line_bounds(line0) {
+            Some((start, end)) => &self.source[start..end],
+            None => "",
+        }
+    }
+
+    /// The byte span of a 0-based line, without its line ending.
+    pub fn line_bounds(&self, line0: usize) -> Option<(usize, usize)> {
+        let start = *self.line_starts.get(line0)?;
+        let end = match self.line_starts.get(line0 + 1) {
+            Some(&next) if self.source[..next].ends_with("\r\n") => next - 2,
+            Some(&next) => next - 1,
+            None => self.source.len(),
+        };
+        Some((start, end))
+    }
+
+    /// The byte offset of the start of a 0-based line.
+    pub fn line_start(&self, line0: usize) -> Option<usize> {
+        self.line_starts.get(line0).copied()
+    }
+
+    /// Clamps and rounds `byte`, and finds its 0-based line and that line's start.
+    fn locate(&self, byte: usize) -> (usize, usize, usize) {
+        let mut byte = byte.min(self.source.len());
+        while !self.source.is_char_boundary(byte) {
+            byte -= 1;
+        }
+        // Only a byte order mark lies before the first line start: it rounds up to it.
+        let line0 = self
+            .line_starts
+            .partition_point(|&start| start <= byte)
+            .saturating_sub(1);
+        let start = self.line_starts[line0];
+        (line0, start, byte.max(start))
+    }
+}
+
+/// Converts a count to `u32`, saturating (a file of 4 GiB is refused long before this).
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(line: u32, column: u32) -> Position {
+        Position { line, column }
+    }
+
+    #[test]
+    fn ascii_lines_and_columns() {
+        let index = LineIndex::new("ab\ncd\n");
+        assert_eq!(index.position(0), pos(1, 1));
+        assert_eq!(index.position(1), pos(1, 2));
+        assert_eq!(index.position(2), pos(1, 3), "the newline is on its line");
+        assert_eq!(index.position(3), pos(2, 1));
+        assert_eq!(index.position(5), pos(2, 3));
+        assert_eq!(index.position(6), pos(3, 1), "end of file after a newline");
+        assert_eq!(index.line_count(), 3);
+        assert_eq!(index.line_text(1), "ab");
+        assert_eq!(index.line_text(2), "cd");
+        assert_eq!(index.line_text(3), "");
+        assert_eq!(index.line_text(0), "");
+        assert_eq!(index.line_text(4), "");
+    }
+
+    #[test]
+    fn utf16_columns_of_non_ascii() {
+        // é is 2 bytes and 1 unit, 中 is 3 bytes and 1 unit, 😀 is 4 bytes and 2 units.
+        let source = "é中😀x";
+        let index = LineIndex::new(source);
+        assert_eq!(index.position(0), pos(1, 1));
+        assert_eq!(index.position(2), pos(1, 2));
+        assert_eq!(index.position(5), pos(1, 3));
+        assert_eq!(index.position(9), pos(1, 5));
+        assert_eq!(index.position(10), pos(1, 6));
+        assert_eq!(index.char_column_0based(9), (0, 3));
+        assert_eq!(index.char_column_0based(10), (0, 4));
+    }
+
+    #[test]
+    fn offsets_inside_a_char_round_down() {
+        let index = LineIndex::new("a😀b");
+        for byte in 1..5 {
+            assert_eq!(index.position(byte), pos(1, 2), "byte {byte}");
+            assert_eq!(index.char_column_0based(byte), (0, 1), "byte {byte}");
+        }
+        assert_eq!(index.position(5), pos(1, 4));
+    }
+
+    #[test]
+    fn offsets_past_the_end_clamp() {
+        let index = LineIndex::new("ab\nc");
+        assert_eq!(index.position(4), pos(2, 2));
+        assert_eq!(index.position(1000), pos(2, 2));
+        assert_eq!(index.char_column_0based(1000), (1, 1));
+    }
+
+    #[test]
+    fn empty_file() {
+        let index = LineIndex::new("");
+        assert_eq!(index.line_count(), 1);
+        assert_eq!(index.position(0), pos(1, 1));
+        assert_eq!(index.position(7), pos(1, 1));
+        assert_eq!(index.line_text(1), "");
+        assert_eq!(index.char_column_0based(0), (0, 0));
+    }
+
+    #[test]
+    fn last_line_without_newline() {
+        let index = LineIndex::new("one\ntwo");
+        assert_eq!(index.line_count(), 2);
+        assert_eq!(index.line_text(2), "two");
+        assert_eq!(index.position(7), pos(2, 4));
+    }
+
+    #[test]
+    fn byte_order_mark_is_not_a_column() {
+        let source = "\u{feff}ab\ncd";
+        let index = LineIndex::new(source);
+        assert_eq!(index.position(3), pos(1, 1), "first real char");
+        assert_eq!(index.position(4), pos(1, 2));
+        assert_eq!(index.position(0), pos(1, 1), "inside the mark");
+        assert_eq!(index.position(1), pos(1, 1), "inside the mark");
+        assert_eq!(index.position(6), pos(2, 1));
+        assert_eq!(index.line_text(1), "ab");
+        assert_eq!(index.char_column_0based(4), (0, 1));
+        let empty = LineIndex::new(BOM);
+        assert_eq!(empty.line_count(), 1);
+        assert_eq!(empty.position(3), pos(1, 1));
+        assert_eq!(empty.line_text(1), "");
+    }
+
+    #[test]
+    fn crlf_belongs_to_the_line_before() {
+        let source = "ab\r\ncd\r\n";
+        let index = LineIndex::new(source);
+        assert_eq!(index.line_count(), 3);
+        assert_eq!(index.position(2), pos(1, 3), "the \\r is on its line");
+        assert_eq!(index.position(3), pos(1, 4), "so is the \\n");
+        assert_eq!(
+            index.position(4),
+            pos(2, 1),
+            "the \\r is not a column of line 2"
+        );
+        assert_eq!(index.position(8), pos(3, 1));
+        assert_eq!(index.line_text(1), "ab");
+        assert_eq!(index.line_text(2), "cd");
+        assert_eq!(index.line_bounds(0), Some((0, 2)));
+    }
+
+    #[test]
+    fn lone_cr_ends_a_line() {
+        let index = LineIndex::new("ab\rcd\r\rx");
+        assert_eq!(index.line_count(), 4);
+        assert_eq!(index.position(3), pos(2, 1));
+        assert_eq!(index.line_text(2), "cd");
+        assert_eq!(index.line_text(3), "");
+        assert_eq!(index.line_text(4), "x");
+        assert_eq!(index.position(7), pos(4, 1));
+    }
+
+    #[test]
+    fn mixed_ascii_and_non_ascii_lines() {
+        let source = "plain\nnaïve 😀 ok\nplain again";
+        let index = LineIndex::new(source);
+        let Some(ok) = source.find("ok") else {
+            panic!("no ok");
+        };
+        assert_eq!(index.position(ok), pos(2, 10));
+        assert_eq!(index.char_column_0based(ok), (1, 8));
+        let Some(again) = source.find("again") else {
+            panic!("no again");
+        };
+        assert_eq!(index.position(again), pos(3, 7));
+    }
+
+    #[test]
+    fn range_converts_both_ends() {
+        let index = LineIndex::new("let x = 1;\nlet y = 2;\n");
+        let range = index.range(ByteRange { start: 4, end: 16 });
+        assert_eq!(range.start, pos(1, 5));
+        assert_eq!(range.end, pos(2, 6));
+    }
+
+    #[test]
+    fn agrees_with_a_naive_count() {
+        let source = "a\r\nbé\r中😀\n\n\tx😀y\r\n";
+        let index = LineIndex::new(source);
+        for byte in 0..=source.len() + 2 {
+            let mut clamped = byte.min(source.len());
+            while !source.is_char_boundary(clamped) {
+                clamped -= 1;
+            }
+            let before = &source[..clamped];
+            // Naive: split what precedes the offset on line endings.
+            let normalised = before.replace("\r\n", "\n").replace('\r', "\n");
+            let line = normalised.matches('\n').count() + 1;
+            let last = normalised.rsplit('\n').next().unwrap_or("");
+            let expected = pos(
+                u32::try_from(line).unwrap_or(0),
+                u32::try_from(last.encode_utf16().count() + 1).unwrap_or(0),
+            );
+            // An offset on the \n of a \r\n is on the line of the \r.
+            if before.ends_with('\r') && source[clamped..].starts_with('\n') {
+                continue;
+            }
+            assert_eq!(index.position(byte), expected, "byte {byte}");
+            assert_eq!(
+                index.char_column_0based(byte),
+                (line - 1, last.chars().count()),
+                "byte {byte}"
+            );
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The command line: `volatile [serve]`, `scan`, `test`, `rules list|explain`.
+//!
+//! Exit codes: 0 success, 1 findings at or above `--fail-on` (scan) or failing cases
+//! (test), 2 usage or rule errors.
+
+mod rules;
+mod scan;
+mod sources;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use sources::RuleSources;
+
+/// Volatile: a stateless code-compliance engine.
+#[derive(Debug, Parser)]
+#[command(name = "volatile", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTPS analysis service (the default).
+    Serve,
+    /// Analyse files and directories against playbooks.
+    Scan(ScanArgs),
+    /// Run the rules' inline examples and ast-grep test files.
+    Test(TestArgs),
+    /// List or explain rules.
+    Rules {
+        /// What to show.
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+/// Where rules come from.
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// A playbook directory, a rule file, or an ast-grep `sgconfig.yml` (repeatable;
+    /// default: the embedded example playbooks, or those named in `volatile.yml`).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+}
+
+/// Output formats of `scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Code frames for people.
+    Text,
+    /// `{findings, errors, stats}`.
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// The lowest severity that fails a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any finding.
+    Hint,
+    /// `info` and above.
+    Info,
+    /// `warning` and above.
+    Warning,
+    /// `error` only.
+    Error,
+    /// Never fail for findings.
+    Never,
+}
+
+/// `volatile scan`.
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    /// Files and directories to scan (default: the current directory).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Rules.
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 1 when a finding reaches this severity.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Apply the rules' fixes to the files.
+    #[arg(long)]
+    pub fix: bool,
+    /// Only these rule ids (repeatable).
+    #[arg(long = "rule", value_name = "ID")]
+    pub only: Vec<String>,
+    /// Colours in text output: auto, always or never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `volatile test`.
+#[derive(Debug, Clone, Args)]
+pub struct TestArgs {
+    /// Playbook directories, directories of playbooks, rule files or `sgconfig.yml`
+    /// projects (default: the embedded example playbooks).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print every case, not only failures.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// `volatile rules`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List every rule: id, playbook, standard, severity, languages.
+    List(RulesArgs),
+    /// Show everything about one rule.
+    Explain {
+        /// The rule id.
+        id: String,
+        /// Rules.
+        #[command(flatten)]
+        rules: RulesArgs,
+    },
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let code = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            eprintln!(
+                "volatile: the HTTPS service is not part of this build yet; use `volatile scan` or `volatile test`"
+            );
+            2
+        }
+        Command::Scan(args) => scan::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Rules { command } => match command {
+            RulesCommand::List(args) => rules::list(&args),
+            RulesCommand::Explain { id, rules } => rules::explain(&id, &rules),
+        },
+    };
+    ExitCode::from(code)
+}
