@@ -444,16 +444,22 @@ impl Suppressions {
             let Some(ids) = parse_directive(tree.text(node)) else {
                 continue;
             };
+            // A trailing comment silences its own line; a comment on a line of its own
+            // silences the next line (ast-grep's rule).
             let range = tree.byte_range(node);
-            let line = index.position(range.start + offset).line;
-            let end_line = index.position(range.end + offset).line;
-            for l in [line, end_line + 1] {
-                let entry = out.lines.entry(l).or_insert_with(|| Some(Vec::new()));
-                match (&ids, entry) {
-                    (None, e) => *e = None,
-                    (Some(list), Some(existing)) => existing.extend(list.iter().cloned()),
-                    (Some(_), None) => {}
-                }
+            let source = tree.source();
+            let line_start = source[..range.start].rfind('\n').map_or(0, |i| i + 1);
+            let trailing = !source[line_start..range.start].trim().is_empty();
+            let line = if trailing {
+                index.position(range.start + offset).line
+            } else {
+                index.position(range.end + offset).line + 1
+            };
+            let entry = out.lines.entry(line).or_insert_with(|| Some(Vec::new()));
+            match (&ids, entry) {
+                (None, e) => *e = None,
+                (Some(list), Some(existing)) => existing.extend(list.iter().cloned()),
+                (Some(_), None) => {}
             }
         }
         out

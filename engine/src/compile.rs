@@ -379,6 +379,11 @@ impl<'a> RuleCompiler<'a> {
         }
     }
 
+    /// The local utils in scope.
+    pub(crate) fn locals(&self) -> &'a IndexMap<String, RuleSpec> {
+        self.locals
+    }
+
     /// A compiler for a nested scope (a rewriter) with its own local utils.
     pub(crate) fn child<'b>(&self, locals: &'b IndexMap<String, RuleSpec>) -> RuleCompiler<'b>
     where

@@ -57,6 +57,10 @@ impl LangInfo {
         let mut supertypes = HashMap::new();
         for &st in ts.supertypes() {
             supertypes.insert(st, ts.subtypes_for_supertype(st).to_vec());
+            // Supertypes are hidden kinds; `kind: expression` still names them.
+            if let Some(name) = ts.node_kind_for_id(st) {
+                named_kinds.entry(name.to_string()).or_insert(st);
+            }
         }
         LangInfo {
             lang,

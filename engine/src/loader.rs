@@ -101,7 +101,7 @@ pub fn parse_rule_document(mut doc: Document, file: Option<&str>) -> Result<Pars
         .into_iter()
         .map(|k| RuleWarning {
             file: file.map(str::to_string),
-            location: doc.source_map.locate(&k.path.key(&k.key)),
+            location: doc.source_map.locate_key(&k.path.key(&k.key)),
             rule_id: id.clone(),
             message: format!(
                 "{}: unknown key `{}` ignored, as ast-grep ignores it{}",
@@ -116,9 +116,19 @@ pub fn parse_rule_document(mut doc: Document, file: Option<&str>) -> Result<Pars
     let spec: RuleFileSpec = serde_path_to_error::deserialize(&doc.value).map_err(|e| {
         let path = KeyPath::from_serde(e.path());
         let kind = describe_serde_error(&e.inner().to_string(), &path);
-        let mut error = RuleError::at(&path, kind);
+        // An unknown key is placed at the key, and named in the message, not the path.
+        let (shown, located) = match &kind {
+            ErrorKind::UnknownKey { key, .. } if path.last_key() == Some(key.as_str()) => {
+                (path.parent(), doc.source_map.locate_key(&path))
+            }
+            ErrorKind::UnknownKey { key, .. } => {
+                (path.clone(), doc.source_map.locate_key(&path.key(key)))
+            }
+            _ => (path.clone(), doc.source_map.locate(&path)),
+        };
+        let mut error = RuleError::at(&shown, kind);
         error.file = file.map(str::to_string);
-        error.location = doc.source_map.locate(&path).or(Some(location));
+        error.location = located.or(Some(location));
         error.rule_id = id.clone();
         error
     })?;

@@ -320,8 +320,17 @@ struct Matcher<'a, 's> {
 }
 
 impl Matcher<'_, '_> {
-    fn skip_comment_or_unnamed(&self, n: NodeId) -> bool {
-        !self.tree.is_named(n) || self.tree.is_comment(n)
+    /// Whether extras (comments) of the code may be skipped: ast-grep 0.45 and later skip
+    /// them in `smart`, `relaxed` and `signature`.
+    fn skips_extras(&self) -> bool {
+        matches!(
+            self.strictness,
+            Strictness::Smart | Strictness::Relaxed | Strictness::Signature
+        )
+    }
+
+    fn skippable_extra(&self, cand: NodeId) -> bool {
+        self.skips_extras() && self.tree.is_extra(cand)
     }
 
     fn terminal(&self, named: bool, text: &str, kind: u16, cand: NodeId) -> One {
@@ -330,16 +339,19 @@ impl Matcher<'_, '_> {
         if kind_matched && (!named || text == tree.text(cand)) {
             return One::Both;
         }
+        if self.skippable_extra(cand) {
+            return One::SkipCandidate;
+        }
+        let cand_unnamed = !tree.is_named(cand);
         let (skip_goal, skip_cand) = match self.strictness {
             Strictness::Cst => (false, false),
-            Strictness::Smart => (false, !tree.is_named(cand)),
-            Strictness::Ast => (!named, !tree.is_named(cand)),
-            Strictness::Relaxed => (!named, self.skip_comment_or_unnamed(cand)),
+            Strictness::Smart => (false, cand_unnamed),
+            Strictness::Ast | Strictness::Relaxed => (!named, cand_unnamed),
             Strictness::Signature => {
                 if kind_matched {
                     return One::Both;
                 }
-                (!named, self.skip_comment_or_unnamed(cand))
+                (!named, cand_unnamed)
             }
         };
         match (skip_goal, skip_cand) {
@@ -351,10 +363,12 @@ impl Matcher<'_, '_> {
     }
 
     fn skip_trailing(&self, cand: NodeId) -> bool {
+        let unnamed = !self.tree.is_named(cand);
         match self.strictness {
-            Strictness::Cst | Strictness::Ast => false,
+            Strictness::Cst => false,
             Strictness::Smart => true,
-            Strictness::Relaxed | Strictness::Signature => self.skip_comment_or_unnamed(cand),
+            Strictness::Ast => unnamed,
+            Strictness::Relaxed | Strictness::Signature => unnamed || self.tree.is_extra(cand),
         }
     }
 
@@ -400,6 +414,7 @@ impl Matcher<'_, '_> {
     fn node(&self, goal: &PNode, cand: NodeId, env: &mut Env) -> One {
         match goal {
             PNode::Terminal { text, kind, named } => self.terminal(*named, text, *kind, cand),
+            PNode::MetaVar(_) if self.skippable_extra(cand) => One::SkipCandidate,
             PNode::MetaVar(mv) => {
                 if self.metavar(mv, cand, env) {
                     One::Both
@@ -410,7 +425,11 @@ impl Matcher<'_, '_> {
             PNode::Internal { kind, children } => {
                 let k = self.tree.kind(cand);
                 if *kind != k && *kind != ERROR_KIND {
-                    return One::No;
+                    return if self.skippable_extra(cand) {
+                        One::SkipCandidate
+                    } else {
+                        One::No
+                    };
                 }
                 let cands: Vec<NodeId> = self.tree.children(cand).collect();
                 if self.children(children, &cands, env) {
@@ -710,7 +729,7 @@ mod tests {
         assert!(matches!(e, Some(PatternError::Empty(_))));
         let e = Pattern::new("a b c", Lang::JavaScript, Strictness::Smart).err();
         assert!(matches!(e, Some(PatternError::MultipleNodes(_))));
-        let e = Pattern::new("}", Lang::JavaScript, Strictness::Smart).err();
+        let e = Pattern::new("foo(", Lang::JavaScript, Strictness::Smart).err();
         assert!(matches!(e, Some(PatternError::Syntax { .. })), "{e:?}");
         let repaired = Pattern::new("f($A, $B $$$)", Lang::JavaScript, Strictness::Smart);
         assert!(repaired.is_ok_and(|p| p.has_syntax_error()));

@@ -270,8 +270,15 @@ pub(crate) fn compile_rewriters(
     let mut out: Vec<Rewriter> = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let path = KeyPath::root().key("rewriters").index(i);
-        let empty = IndexMap::new();
-        let mut own = cx.child(spec.utils.as_ref().unwrap_or(&empty));
+        // A rewriter sees the rule file's utils, and its own (which win on a clash).
+        let mut scope = cx.locals().clone();
+        scope.extend(
+            spec.utils
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        let mut own = cx.child(&scope);
         let rule = own.rule(&spec.rule, &path.key("rule"), false)?;
         let mut constraints = Vec::new();
         for (name, r) in spec.constraints.iter().flatten() {

@@ -35,6 +35,7 @@ struct NodeData {
     field: u16,
     named: bool,
     missing: bool,
+    extra: bool,
     has_children: bool,
     named_children: u32,
 }
@@ -166,6 +167,7 @@ impl<'s> SyntaxTree<'s> {
                 field: cursor.field_id().map_or(0, |f| f.get()),
                 named: node.is_named(),
                 missing: node.is_missing(),
+                extra: node.is_extra(),
                 has_children: node.child_count() > 0,
                 named_children: 0,
             });
@@ -255,6 +257,11 @@ impl<'s> SyntaxTree<'s> {
     /// Whether tree-sitter inserted the node to recover from an error.
     pub fn is_missing(&self, id: NodeId) -> bool {
         self.data(id).missing
+    }
+
+    /// Whether the node is an extra (a comment, or what the grammar lets appear anywhere).
+    pub fn is_extra(&self, id: NodeId) -> bool {
+        self.data(id).extra
     }
 
     /// Whether the node has no children at all.
@@ -408,7 +415,7 @@ mod tests {
             assert_eq!(flat.kind(id), kind);
             assert_eq!(flat.byte_range(id), range);
             assert_eq!(flat.parent(id).map(|p| flat.byte_range(p)), parent);
-            assert_eq!(flat.children(id).count(), count);
+            assert_eq!(flat.children(id).count(), count as usize);
             for d in flat.descendants(id) {
                 assert!(flat.ancestors(d).any(|a| a == id));
             }

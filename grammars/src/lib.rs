@@ -218,15 +218,43 @@ mod tests {
     #[test]
     fn each_grammar_parses_its_language_and_rejects_another() {
         let cases = [
-            (Lang::TypeScript, "let x: number = 1;", "type_annotation", "def f(): pass"),
-            (Lang::Tsx, "const a = <div>{x}</div>;", "jsx_element", "def f(): pass"),
-            (Lang::JavaScript, "const a = <b/>;", "jsx_self_closing_element", "fn main() {}"),
-            (Lang::Python, "def f(x):\n    return x\n", "function_definition", "int x = 1;"),
-            (Lang::Java, "class A { void f() {} }", "method_declaration", "def f(): pass"),
+            (
+                Lang::TypeScript,
+                "let x: number = 1;",
+                "type_annotation",
+                "def f(): pass",
+            ),
+            (
+                Lang::Tsx,
+                "const a = <div>{x}</div>;",
+                "jsx_element",
+                "def f(): pass",
+            ),
+            (
+                Lang::JavaScript,
+                "const a = <b/>;",
+                "jsx_self_closing_element",
+                "fn main() {}",
+            ),
+            (
+                Lang::Python,
+                "def f(x):\n    return x\n",
+                "function_definition",
+                "int x = 1;",
+            ),
+            (
+                Lang::Java,
+                "class A { void f() {} }",
+                "method_declaration",
+                "def f(): pass",
+            ),
         ];
         for (lang, good, kind, bad) in cases {
             let tree = parse(lang, good);
-            assert!(!tree.root_node().has_error(), "{lang} failed on its own code");
+            assert!(
+                !tree.root_node().has_error(),
+                "{lang} failed on its own code"
+            );
             assert!(has_kind(&tree, kind), "{lang}: no {kind} in {good}");
             let tree = parse(lang, bad);
             assert!(
@@ -250,7 +278,9 @@ mod tests {
         let err = Lang::from_name("cobol").err().map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("unsupported language `cobol` (supported: typescript, tsx, javascript, python, java)")
+            Some(
+                "unsupported language `cobol` (supported: typescript, tsx, javascript, python, java)"
+            )
         );
     }
 
@@ -282,7 +312,10 @@ mod tests {
         let cases = [
             ("#!/usr/bin/env python3\nprint(1)\n", Some(Lang::Python)),
             ("#!/usr/bin/python\n", Some(Lang::Python)),
-            ("#!/usr/bin/env node\nconsole.log(1)\n", Some(Lang::JavaScript)),
+            (
+                "#!/usr/bin/env node\nconsole.log(1)\n",
+                Some(Lang::JavaScript),
+            ),
             ("#!/usr/local/bin/node --harmony\n", Some(Lang::JavaScript)),
             ("#!/usr/bin/env -S deno run\n", Some(Lang::TypeScript)),
             ("\u{feff}#!/usr/bin/env python3\n", Some(Lang::Python)),

@@ -16,6 +16,7 @@
 //!   that could not be read does not make the scan of the others fail.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -26,7 +27,7 @@ use crate::finding::{ByteRange, FileError, Finding, Severity};
 /// Where the `$schema` of the output points.
 pub const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
-/// The tool's home page, as `tool.driver.informationUri`.
+/// The tool's home page, as `tool.driver.informationUri`: the package's `repository`.
 const INFORMATION_URI: &str = env!("CARGO_PKG_REPOSITORY");
 
 /// The key of our fingerprint in `partialFingerprints`.
@@ -48,18 +49,16 @@ pub fn to_sarif(report: &Report, rules: &[RuleMeta], tool_version: &str) -> Valu
         let notifications: Vec<Value> = report.errors.iter().map(notification).collect();
         invocation["toolExecutionNotifications"] = Value::Array(notifications);
     }
+    let mut driver = json!({ "name": "volatile", "version": tool_version });
+    if !INFORMATION_URI.is_empty() {
+        driver["informationUri"] = json!(INFORMATION_URI);
+    }
+    driver["rules"] = Value::Array(catalog.descriptors());
     json!({
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
         "runs": [{
-            "tool": {
-                "driver": {
-                    "name": "volatile",
-                    "version": tool_version,
-                    "informationUri": INFORMATION_URI,
-                    "rules": catalog.descriptors(),
-                }
-            },
+            "tool": { "driver": driver },
             "invocations": [invocation],
             "results": results,
             "columnKind": "utf16CodeUnits",
@@ -87,21 +86,19 @@ struct RuleCatalog<'a> {
 
 impl<'a> RuleCatalog<'a> {
     fn new(given: &'a [RuleMeta], findings: &'a [Finding]) -> RuleCatalog<'a> {
-        let mut rules = Vec::new();
+        let mut rules: Vec<RuleMeta> = Vec::new();
         let mut index = HashMap::new();
-        for rule in given {
-            let key = (rule.playbook.as_str(), rule.id.as_str());
-            if !index.contains_key(&key) {
-                index.insert(key, rules.len());
-                rules.push(rule.clone());
+        let mut add = |key: (&'a str, &'a str), make: &dyn Fn() -> RuleMeta| {
+            if let Entry::Vacant(slot) = index.entry(key) {
+                slot.insert(rules.len());
+                rules.push(make());
             }
+        };
+        for rule in given {
+            add((&rule.playbook, &rule.id), &|| rule.clone());
         }
         for finding in findings {
-            let key = (finding.playbook.as_str(), finding.rule_id.as_str());
-            if !index.contains_key(&key) {
-                index.insert(key, rules.len());
-                rules.push(rule_of(finding));
-            }
+            add((&finding.playbook, &finding.rule_id), &|| rule_of(finding));
         }
         let mut uses: HashMap<&str, usize> = HashMap::new();
         for rule in &rules {
@@ -152,7 +149,8 @@ fn rule_of(finding: &Finding) -> RuleMeta {
 /// One `reportingDescriptor`.
 fn descriptor(rule: &RuleMeta, id: &str) -> Value {
     let mut text = rule.message.clone();
-    let mut markdown = format!("**{}**", escape_markdown(&rule.message));
+    // Rule authors write messages and notes in markdown (backticks around code).
+    let mut markdown = format!("**{}**", rule.message);
     if let Some(note) = &rule.note {
         text.push_str("\n\n");
         text.push_str(note);
@@ -293,21 +291,6 @@ fn percent_encode(path: &str) -> String {
         } else {
             out.push_str(&format!("%{byte:02X}"));
         }
-    }
-    out
-}
-
-/// Escapes the characters that would make a plain message render as markdown.
-fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '#'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
     }
     out
 }

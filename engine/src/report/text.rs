@@ -142,8 +142,19 @@ fn write_error<W: Write>(w: &mut W, paint: &Paint, error: &FileError) -> std::io
 
 /// The source lines of one finding, with the character columns to underline.
 struct Frame {
-    /// `(1-based line, text, underline start, underline end)`, or `None` for the `...`.
-    rows: Vec<Option<(usize, Vec<char>, usize, usize)>>,
+    /// The lines shown; `None` stands for the `...` between the first and last lines.
+    rows: Vec<Option<Row>>,
+}
+
+/// One source line of a frame.
+struct Row {
+    /// 1-based line number.
+    line: usize,
+    /// The line's characters, made safe to print.
+    text: Vec<char>,
+    /// The characters to underline: `from..to`.
+    from: usize,
+    to: usize,
 }
 
 impl Frame {
@@ -192,7 +203,12 @@ impl Frame {
                 } else {
                     to
                 };
-                Some((line0 + 1, text, from, to))
+                Some(Row {
+                    line: line0 + 1,
+                    text,
+                    from,
+                    to,
+                })
             })
             .collect();
         Frame { rows }
@@ -203,7 +219,7 @@ impl Frame {
             .rows
             .iter()
             .flatten()
-            .map(|row| row.0)
+            .map(|row| row.line)
             .max()
             .unwrap_or(1);
         last.to_string().len()
@@ -220,7 +236,13 @@ impl Frame {
         let bar = paint.gutter("|");
         writeln!(w, "{pad} {bar}")?;
         for row in &self.rows {
-            let Some((line, text, from, to)) = row else {
+            let Some(Row {
+                line,
+                text,
+                from,
+                to,
+            }) = row
+            else {
                 writeln!(w, "{}", paint.gutter("..."))?;
                 continue;
             };
@@ -384,7 +406,7 @@ mod tests {
             [
                 "warning[no-eval]: Do not call `eval(input)`",
                 " --> gone/deleted.js:2:25",
-                " = note: This source is not available.",
+                "  = note: This source is not available.",
                 ""
             ]
         );
