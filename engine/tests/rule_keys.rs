@@ -382,3 +382,114 @@ fn rewriters_see_the_rule_files_utils() {
         .map(|f| f.text.clone());
     assert_eq!(fix.as_deref(), Some("x is None"));
 }
+
+#[test]
+fn a_rule_without_a_kind_runs_at_every_node() {
+    // ast-grep refuses this rule ("Rule must specify a set of AST kinds"); Volatile runs it.
+    assert_eq!(
+        js("rule:\n  regex: ^secret$\n", "let secret = 1;"),
+        ["secret"]
+    );
+}
+
+#[test]
+fn supertype_kinds_cover_their_subtypes() {
+    let found = js(
+        "rule:\n  kind: expression\n  inside:\n    kind: expression_statement\n",
+        "f(1);\n",
+    );
+    assert_eq!(found, ["f(1)"]);
+}
+
+#[test]
+fn global_utils_from_the_playbook_utils_directory() {
+    let files = vec![
+        SourceFile {
+            rel_path: "utils/is-console.yml".into(),
+            display: "utils/is-console.yml".into(),
+            text: "id: is-console\nlanguage: javascript\nrule:\n  pattern: console.$M($$$)\n"
+                .into(),
+        },
+        SourceFile {
+            rel_path: "logging/no-console.yml".into(),
+            display: "logging/no-console.yml".into(),
+            text: "id: no-console\nlanguage: javascript\nrule:\n  matches: is-console\n".into(),
+        },
+    ];
+    let outcome = match playbook_from_files("p", files) {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert_eq!(
+        outcome.playbook.rules.len(),
+        1,
+        "utils are not rules themselves"
+    );
+    assert_eq!(
+        outcome.playbook.rules[0].standard.as_deref(),
+        Some("logging")
+    );
+    let set = RuleSet::new(&[Arc::new(outcome.playbook)], &RuleFilter::default());
+    let result = analyze(
+        &set,
+        "a.js",
+        Lang::JavaScript,
+        "console.log(1); log(2);",
+        &AnalyzeOptions::default(),
+    );
+    assert_eq!(result.findings.len(), 1);
+}
+
+#[test]
+fn inline_playbook() {
+    let spec: volatile_engine::spec::InlinePlaybookSpec =
+        match serde_json::from_value(serde_json::json!({
+            "id": "mine",
+            "rules": [
+                {"id": "a", "language": "python", "rule": {"pattern": "print($A)"}},
+                {"id": "b", "language": "python", "rule": {"kind": "no_such_kind"}}
+            ]
+        })) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+    let outcome = volatile_engine::playbook::inline_playbook(spec);
+    assert_eq!(outcome.playbook.id, "mine");
+    assert_eq!(outcome.playbook.rules.len(), 1);
+    assert_eq!(outcome.errors.len(), 1);
+    assert_eq!(outcome.errors[0].rule_id.as_deref(), Some("b"));
+}
+
+#[test]
+fn sgconfig_projects_load_rule_and_util_dirs() {
+    let dir = std::env::temp_dir().join(format!("volatile-sg-{}", std::process::id()));
+    let write = |rel: &str, text: &str| {
+        let path = dir.join(rel);
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p).unwrap_or_default();
+        }
+        std::fs::write(path, text).unwrap_or_default();
+    };
+    write(
+        "sgconfig.yml",
+        "ruleDirs: [rules]\nutilDirs: [shared]\ntestConfigs:\n  - testDir: tests\n",
+    );
+    write(
+        "rules/sec/r.yml",
+        "id: r\nlanguage: python\nrule:\n  matches: u\n",
+    );
+    write(
+        "shared/u.yml",
+        "id: u\nlanguage: python\nrule:\n  kind: integer\n",
+    );
+    write("tests/r-test.yml", "id: r\nvalid: ['x']\ninvalid: ['1']\n");
+    let loaded = volatile_engine::playbook::load_sgconfig(&dir.join("sgconfig.yml"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let Ok((outcome, test_dirs)) = loaded else {
+        panic!("load failed")
+    };
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert_eq!(outcome.playbook.rules[0].standard.as_deref(), Some("sec"));
+    assert_eq!(test_dirs.len(), 1);
+}

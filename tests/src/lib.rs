@@ -72,6 +72,10 @@ pub fn stderr(out: &Output) -> String {
 pub fn json(out: &Output) -> serde_json::Value {
     match serde_json::from_slice(&out.stdout) {
         Ok(v) => v,
-        Err(e) => panic!("stdout is not JSON ({e}): {}\nstderr: {}", stdout(out), stderr(out)),
+        Err(e) => panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            stdout(out),
+            stderr(out)
+        ),
     }
 }

@@ -50,7 +50,10 @@ fn project() -> tempfile::TempDir {
 #[test]
 fn json_report_has_findings_errors_and_stats() {
     let dir = project();
-    let out = run_in(dir.path(), &["scan", "--rules", "rules.yml", "--format", "json", "."]);
+    let out = run_in(
+        dir.path(),
+        &["scan", "--rules", "rules.yml", "--format", "json", "."],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json(&out);
     let found: Vec<(String, String, u64)> = report["findings"]
@@ -93,11 +96,22 @@ fn json_report_has_findings_errors_and_stats() {
 fn fail_on_decides_the_exit_code() {
     let dir = project();
     let scan = |extra: &[&str]| {
-        let mut args = vec!["scan", "--rules", "rules.yml", "--format", "json", "src/c.py"];
+        let mut args = vec![
+            "scan",
+            "--rules",
+            "rules.yml",
+            "--format",
+            "json",
+            "src/c.py",
+        ];
         args.extend_from_slice(extra);
         run_in(dir.path(), &args).status.code()
     };
-    assert_eq!(scan(&[]), Some(0), "an info finding does not fail by default");
+    assert_eq!(
+        scan(&[]),
+        Some(0),
+        "an info finding does not fail by default"
+    );
     assert_eq!(scan(&["--fail-on", "info"]), Some(1));
     assert_eq!(scan(&["--fail-on", "warning"]), Some(0));
     assert_eq!(scan(&["--fail-on", "never"]), Some(0));
@@ -108,12 +122,20 @@ fn rule_errors_exit_2_with_position() {
     let dir = temp_dir();
     write_files(
         dir.path(),
-        &[("bad.yml", "id: x\nlanguage: js\nrule:\n  patern: eval($A)\n"), ("a.js", "eval(1)\n")],
+        &[
+            (
+                "bad.yml",
+                "id: x\nlanguage: js\nrule:\n  patern: eval($A)\n",
+            ),
+            ("a.js", "eval(1)\n"),
+        ],
     );
     let out = run_in(dir.path(), &["scan", "--rules", "bad.yml", "a.js"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("bad.yml:4:3: rule `x`: rule: unknown key `patern` (did you mean `pattern`?)"),
+        stderr(&out).contains(
+            "bad.yml:4:3: rule `x`: rule: unknown key `patern` (did you mean `pattern`?)"
+        ),
         "{}",
         stderr(&out)
     );
@@ -122,8 +144,16 @@ fn rule_errors_exit_2_with_position() {
 #[test]
 fn usage_errors_exit_2() {
     let dir = temp_dir();
-    assert_eq!(run_in(dir.path(), &["scan", "--format", "xml"]).status.code(), Some(2));
-    assert_eq!(run_in(dir.path(), &["scan", "no/such/path"]).status.code(), Some(2));
+    assert_eq!(
+        run_in(dir.path(), &["scan", "--format", "xml"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run_in(dir.path(), &["scan", "no/such/path"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -133,7 +163,19 @@ fn binary_files_are_skipped_and_bad_utf8_is_listed() {
     std::fs::write(dir.path().join("bin.js"), b"eval(x);\0\0\x01").unwrap_or_default();
     std::fs::write(dir.path().join("latin1.js"), b"eval(\"caf\xe9\");\n").unwrap_or_default();
     std::fs::write(dir.path().join("ok.js"), "eval(y);\n").unwrap_or_default();
-    let out = run_in(dir.path(), &["scan", "--rules", "rules.yml", "--format", "json", "--fail-on", "never", "."]);
+    let out = run_in(
+        dir.path(),
+        &[
+            "scan",
+            "--rules",
+            "rules.yml",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+            ".",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0));
     let report = json(&out);
     assert_eq!(report["findings"].as_array().map(Vec::len), Some(1));
@@ -144,20 +186,43 @@ fn binary_files_are_skipped_and_bad_utf8_is_listed() {
 #[test]
 fn sarif_output() {
     let dir = project();
-    let out = run_in(dir.path(), &["scan", "--rules", "rules.yml", "--format", "sarif", "src"]);
+    let out = run_in(
+        dir.path(),
+        &["scan", "--rules", "rules.yml", "--format", "sarif", "src"],
+    );
     let sarif = json(&out);
     assert_eq!(sarif["version"], "2.1.0");
-    let results = sarif["runs"][0]["results"].as_array().cloned().unwrap_or_default();
+    let results = sarif["runs"][0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(results.len(), 4);
-    assert!(results.iter().all(|r| r["partialFingerprints"]["volatile/v1"].is_string()));
-    let rules = sarif["runs"][0]["tool"]["driver"]["rules"].as_array().cloned().unwrap_or_default();
+    assert!(
+        results
+            .iter()
+            .all(|r| r["partialFingerprints"]["volatile/v1"].is_string())
+    );
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(rules.iter().any(|r| r["id"] == "no-eval"));
 }
 
 #[test]
 fn text_output_has_code_frames_and_summary() {
     let dir = project();
-    let out = run_in(dir.path(), &["scan", "--rules", "rules.yml", "--color", "never", "src/a.js"]);
+    let out = run_in(
+        dir.path(),
+        &[
+            "scan",
+            "--rules",
+            "rules.yml",
+            "--color",
+            "never",
+            "src/a.js",
+        ],
+    );
     let text = stdout(&out);
     assert!(text.contains("error[no-eval]: eval of x"), "{text}");
     assert!(text.contains("src/a.js:1:1"), "{text}");
@@ -169,7 +234,18 @@ fn text_output_has_code_frames_and_summary() {
 #[test]
 fn fix_rewrites_files() {
     let dir = project();
-    let out = run_in(dir.path(), &["scan", "--rules", "rules.yml", "--fix", "--fail-on", "never", "src/a.js"]);
+    let out = run_in(
+        dir.path(),
+        &[
+            "scan",
+            "--rules",
+            "rules.yml",
+            "--fix",
+            "--fail-on",
+            "never",
+            "src/a.js",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let fixed = std::fs::read_to_string(dir.path().join("src/a.js")).unwrap_or_default();
     assert_eq!(fixed, "safeEval(x);\nif (y == null) {}\n");
@@ -182,12 +258,24 @@ fn sequential_and_parallel_scans_agree() {
     for i in 0..60 {
         let code = format!("eval(a{i});\nif (b{i} == null) {{ eval(c); }}\n");
         write_files(dir.path(), &[(&format!("src/m{i}/f{i}.js"), &code)]);
-        write_files(dir.path(), &[(&format!("src/p{i}.py"), "print(1)\nprint(2)\n")]);
+        write_files(
+            dir.path(),
+            &[(&format!("src/p{i}.py"), "print(1)\nprint(2)\n")],
+        );
     }
     let scan = |threads: &str| {
         let out = run_in(
             dir.path(),
-            &["scan", "--rules", "rules.yml", "--format", "json", "--threads", threads, "src"],
+            &[
+                "scan",
+                "--rules",
+                "rules.yml",
+                "--format",
+                "json",
+                "--threads",
+                threads,
+                "src",
+            ],
         );
         json(&out)["findings"].clone()
     };
@@ -208,7 +296,12 @@ fn project_config_overrides_severity_and_excludes() {
         )],
     );
     let out = run_in(dir.path(), &["scan", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "no error-level finding is left: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "no error-level finding is left: {}",
+        stderr(&out)
+    );
     let report = json(&out);
     let ids: Vec<&str> = report["findings"]
         .as_array()
@@ -221,12 +314,20 @@ fn project_config_overrides_severity_and_excludes() {
 #[test]
 fn default_rules_are_the_embedded_example_playbooks() {
     let dir = temp_dir();
-    write_files(dir.path(), &[("a.py", "try:\n    pass\nexcept:\n    pass\n")]);
-    let out = run_in(dir.path(), &["scan", "--format", "json", "--fail-on", "never", "."]);
+    write_files(
+        dir.path(),
+        &[("a.py", "try:\n    pass\nexcept:\n    pass\n")],
+    );
+    let out = run_in(
+        dir.path(),
+        &["scan", "--format", "json", "--fail-on", "never", "."],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report = json(&out);
     assert!(
-        report["findings"].as_array().is_some_and(|a| a.iter().any(|f| f["playbook"] == "python")),
+        report["findings"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|f| f["playbook"] == "python")),
         "{report}"
     );
 }

@@ -17,7 +17,10 @@ fn counts_cases_and_fails_on_a_failing_case() {
                 "pb/style/bad-example.yml",
                 "id: bad-example\nlanguage: python\nrule:\n  pattern: print($A)\nexamples:\n  valid: ['print(x)']\n  invalid: ['print(1)']\n",
             ),
-            ("pb/tests/no-eval-test.yml", "id: no-eval\nvalid: ['x()']\ninvalid: ['eval(1)']\n"),
+            (
+                "pb/tests/no-eval-test.yml",
+                "id: no-eval\nvalid: ['x()']\ninvalid: ['eval(1)']\n",
+            ),
             ("pb/tests/ghost-test.yml", "id: ghost\nvalid: ['x()']\n"),
         ],
     );
@@ -26,7 +29,11 @@ fn counts_cases_and_fails_on_a_failing_case() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("FAIL bad-example (valid #1)"), "{text}");
     assert!(text.ends_with("7 passed, 1 failed, 1 skipped\n"), "{text}");
-    assert!(stderr(&out).contains("no rule with id `ghost`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no rule with id `ghost`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -41,7 +48,11 @@ fn a_rule_that_does_not_compile_fails_its_cases() {
     );
     let out = run_in(dir.path(), &["test", "r.yml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).ends_with("0 passed, 2 failed\n"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("0 passed, 2 failed\n"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
