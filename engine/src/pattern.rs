@@ -269,7 +269,13 @@ impl Pattern {
             tree,
             strictness: self.strictness,
         };
-        if matches!(m.node(&self.root, node, env), One::Both) {
+        // A bare metavariable pattern binds whatever node it is tried on, comments
+        // included: skipping extras only happens while aligning children.
+        let matched = match &self.root {
+            PNode::MetaVar(mv) => m.metavar(mv, node, env),
+            root => matches!(m.node(root, node, env), One::Both),
+        };
+        if matched {
             true
         } else {
             env.rollback(cp);

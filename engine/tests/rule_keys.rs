@@ -493,3 +493,63 @@ fn sgconfig_projects_load_rule_and_util_dirs() {
     assert_eq!(outcome.playbook.rules[0].standard.as_deref(), Some("sec"));
     assert_eq!(test_dirs.len(), 1);
 }
+
+#[test]
+fn double_dollar_metavariables_match_unnamed_nodes() {
+    // `return;` has only the unnamed `;` after `return`: `$A` cannot take it, `$$A` can.
+    assert_eq!(
+        js("rule:\n  pattern: return $$A\n", "function f() { return; }"),
+        ["return;"]
+    );
+}
+
+#[test]
+fn one_match_and_one_non_match_per_language() {
+    let cases = [
+        (
+            Lang::TypeScript,
+            "a.ts",
+            "let x: any = f(1);",
+            "let x: number = f(1);",
+        ),
+        (
+            Lang::Tsx,
+            "a.tsx",
+            "const e = <div onClick={any} />;",
+            "const e = <div />;",
+        ),
+        (Lang::JavaScript, "a.js", "var any = 1;", "var other = 1;"),
+        (Lang::Python, "a.py", "any = 1\n", "other = 1\n"),
+        (
+            Lang::Java,
+            "A.java",
+            "class A { int any; }",
+            "class A { int other; }",
+        ),
+    ];
+    for (lang, path, hit, miss) in cases {
+        let rule = match lang {
+            Lang::TypeScript => {
+                "id: r\nlanguage: typescript\nrule:\n  kind: predefined_type\n  regex: ^any$\n"
+            }
+            _ => {
+                "id: r\nlanguages: [tsx, javascript, python, java]\nrule:\n  kind: identifier\n  regex: ^any$\n"
+            }
+        };
+        assert_eq!(run(rule, lang, path, hit).len(), 1, "{lang} should match");
+        assert_eq!(
+            run(rule, lang, path, miss).len(),
+            0,
+            "{lang} should not match"
+        );
+    }
+}
+
+#[test]
+fn bare_metavariable_pattern_binds_comments() {
+    // Regression: the differential test found `kind: comment` + `pattern: $C` silent.
+    let rule = "id: r\nlanguage: typescript\nmessage: found $C\nrule:\n  kind: comment\n  pattern: $C\n  regex: '@ts-ignore'\n";
+    let found = run(rule, Lang::TypeScript, "a.ts", "// @ts-ignore\nx();\n");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].message, "found // @ts-ignore");
+}

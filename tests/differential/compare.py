@@ -285,8 +285,23 @@ class SourceCache:
         return line_no, col, text
 
 
+def in_common_scope(key: Key) -> bool:
+    """Whether both tools scan the file of `key` at all.
+
+    The walkers differ on purpose in two ways, documented in the project README:
+    Volatile detects extension-less scripts by their shebang (ast-grep picks languages by
+    extension only), and Volatile skips hidden files like ripgrep (ast-grep skips hidden
+    directories but scans hidden files).  Findings in such files are left out of the
+    comparison on both sides; the matching itself is what is compared.
+    """
+    name = key[1].rsplit("/", 1)[-1]
+    return "." in name.lstrip(".") and not name.startswith(".")
+
+
 def report(rules: dict[str, str], sg: set[Key], vol: set[Key], sources: SourceCache,
            dup_sg: int, dup_vol: int) -> bool:
+    sg = {k for k in sg if in_common_scope(k)}
+    vol = {k for k in vol if in_common_scope(k)}
     by_rule_sg = collections.defaultdict(set)
     by_rule_vol = collections.defaultdict(set)
     for k in sg:
