@@ -2,6 +2,8 @@
 //! `parse` is tree-sitter plus the flat copy, `analyze` is the whole per-file analysis with
 //! the example playbooks (parse + match), so `analyze - parse` is the cost of matching.
 
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use volatile_benches::{example_rule_set, sample_source};
@@ -41,5 +43,9 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default();
+    targets = bench
+}
 criterion_main!(benches);
