@@ -4,11 +4,14 @@
 //! review tools and SARIF count in, `end` exclusive) and `byte_range` in 0-based bytes of
 //! the submitted text, so that a client can slice its own buffer without re-counting.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use volatile_grammars::Lang;
 
 /// How much a finding matters. Ordered: `Hint < Info < Warning < Error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// A suggestion; the default of a rule that names none.
@@ -51,7 +54,9 @@ impl std::fmt::Display for Severity {
 }
 
 /// A line and column, both 1-based; the column counts UTF-16 code units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub struct Position {
     /// 1-based line number.
     pub line: u32,
@@ -60,7 +65,9 @@ pub struct Position {
 }
 
 /// A span of lines and columns, `end` exclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub struct Range {
     /// First position of the span.
     pub start: Position,
@@ -69,7 +76,9 @@ pub struct Range {
 }
 
 /// A span of bytes of the submitted text: 0-based, `end` exclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub struct ByteRange {
     /// First byte.
     pub start: usize,
@@ -86,7 +95,7 @@ impl ByteRange {
 }
 
 /// A replacement proposed by a rule's `fix`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Fix {
     /// The text that replaces `byte_range`.
     pub text: String,
@@ -95,7 +104,7 @@ pub struct Fix {
 }
 
 /// One place where one rule matched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     /// The rule's id, unique within its playbook.
     pub rule_id: String,
@@ -144,7 +153,7 @@ impl Finding {
 }
 
 /// A machine-readable reason why a file was not (fully) analysed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileErrorCode {
     /// The content is not valid UTF-8.
@@ -176,7 +185,7 @@ impl FileErrorCode {
 }
 
 /// A file-level problem. The message never quotes the file's content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FileError {
     /// The file's path, as given.
     pub path: String,
@@ -187,7 +196,7 @@ pub struct FileError {
 }
 
 /// Counts and durations of one analysis.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Stats {
     /// Files analysed (including those that ended in an error).
     pub files: u64,

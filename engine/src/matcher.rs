@@ -5,7 +5,7 @@
 //! Evaluation order within one rule object is ast-grep's: atomic keys, then composite
 //! keys, then relational keys, so that captures made by `pattern` constrain `has`.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 
 use regex::Regex;
 
@@ -109,7 +109,6 @@ pub struct MatchCx<'a, 's> {
     /// The util rules `Rule::Matches` indexes into.
     pub utils: &'a [Rule],
     depth: Cell<u32>,
-    line_starts: OnceCell<Vec<usize>>,
     /// Set when a match was abandoned for nesting too deep.
     pub too_deep: Cell<bool>,
 }
@@ -121,7 +120,6 @@ impl<'a, 's> MatchCx<'a, 's> {
             tree,
             utils,
             depth: Cell::new(0),
-            line_starts: OnceCell::new(),
             too_deep: Cell::new(false),
         }
     }
@@ -129,23 +127,6 @@ impl<'a, 's> MatchCx<'a, 's> {
     /// The same tree with other utils (a rewriter's or another rule's).
     pub fn with_utils<'b>(&'b self, utils: &'b [Rule]) -> MatchCx<'b, 's> {
         MatchCx::new(self.tree, utils)
-    }
-
-    fn char_point(&self, byte: usize) -> (usize, usize) {
-        let starts = self.line_starts.get_or_init(|| {
-            let src = self.tree.source();
-            std::iter::once(0)
-                .chain(src.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
-        });
-        let line = starts.partition_point(|&s| s <= byte).saturating_sub(1);
-        let start = starts.get(line).copied().unwrap_or(0);
-        let column = self
-            .tree
-            .source()
-            .get(start..byte)
-            .map_or(0, |s| s.chars().count());
-        (line, column)
     }
 }
 
@@ -160,7 +141,7 @@ impl Rule {
             Rule::NthChild(nth) => nth_child(nth, cx, node, env),
             Rule::Range(r) => {
                 let range = tree.byte_range(node);
-                cx.char_point(range.start) == r.start && cx.char_point(range.end) == r.end
+                tree.char_point(range.start) == r.start && tree.char_point(range.end) == r.end
             }
             Rule::Inside(rel) => inside(rel, cx, node, env),
             Rule::Has(rel) => has(rel, cx, node, env),

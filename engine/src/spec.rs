@@ -11,6 +11,7 @@
 //! unknown key is an error that names the nearest valid key.
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use volatile_grammars::Lang;
@@ -18,7 +19,7 @@ use volatile_grammars::Lang;
 use crate::document::KeyPath;
 
 /// One rule file document (several may share a file, separated by `---`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RuleFileSpec {
     /// Stable identifier, unique within its playbook.
@@ -80,7 +81,7 @@ pub struct RuleFileSpec {
 }
 
 /// A severity as written in a rule file, including `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SeveritySpec {
     /// A suggestion.
@@ -96,7 +97,7 @@ pub enum SeveritySpec {
 }
 
 /// A rule object: every key present must match (they are combined with `all`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RuleSpec {
     /// Code with metavariables, or `{context, selector, strictness}`.
@@ -176,7 +177,7 @@ pub const RULE_FILE_KEYS: &[&str] = &[
 ];
 
 /// A pattern: a string, or an object with surrounding context.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum PatternSpec {
     /// Code with metavariables.
@@ -186,7 +187,7 @@ pub enum PatternSpec {
 }
 
 /// `pattern: {context, selector, strictness}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatternObject {
     /// Surrounding code that makes the pattern parse as intended.
@@ -200,7 +201,7 @@ pub struct PatternObject {
 }
 
 /// How strictly a pattern is compared with code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Strictness {
     /// Every node, named or not, must match.
@@ -217,7 +218,7 @@ pub enum Strictness {
 }
 
 /// `nthChild`: a number, `An+B`, or `{position, reverse, ofRule}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum NthChildSpec {
     /// A 1-based index.
@@ -229,7 +230,7 @@ pub enum NthChildSpec {
 }
 
 /// `nthChild: {position, reverse, ofRule}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NthChildObject {
     /// A 1-based index or `An+B`.
@@ -243,7 +244,7 @@ pub struct NthChildObject {
 }
 
 /// The `position` of an `nthChild` object.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum NthChildPosition {
     /// A 1-based index.
@@ -253,7 +254,7 @@ pub enum NthChildPosition {
 }
 
 /// `range: {start: {line, column}, end: {line, column}}`, 0-based, end exclusive.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RangeSpec {
     /// Start, inclusive.
@@ -263,7 +264,7 @@ pub struct RangeSpec {
 }
 
 /// A 0-based line and character column.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RangePoint {
     /// 0-based line.
@@ -273,7 +274,7 @@ pub struct RangePoint {
 }
 
 /// `stopBy`: `neighbor`, `end`, or a rule object (inclusive).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum StopBySpec {
     /// `neighbor` or `end`.
@@ -283,7 +284,7 @@ pub enum StopBySpec {
 }
 
 /// The keyword forms of `stopBy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StopByKeyword {
     /// Only the immediate parent, child or sibling.
@@ -293,7 +294,7 @@ pub enum StopByKeyword {
 }
 
 /// A fix: a template, or a template with a widened range.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FixSpec {
     /// A template with metavariables.
@@ -303,7 +304,7 @@ pub enum FixSpec {
 }
 
 /// `fix: {template, expandStart, expandEnd}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FixObject {
     /// A template with metavariables.
@@ -317,7 +318,7 @@ pub struct FixObject {
 }
 
 /// A transformation producing a new metavariable.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TransformSpec {
     /// The string form: `substring($A, startChar=1)`, `replace(...)`, `convert(...)`.
@@ -327,7 +328,7 @@ pub enum TransformSpec {
 }
 
 /// The object form of a transformation: exactly one key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TransformObject {
     /// Characters `[startChar, endChar)` of the source; negative counts from the end.
@@ -345,7 +346,7 @@ pub struct TransformObject {
 }
 
 /// `substring: {source, startChar, endChar}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Substring {
     /// A metavariable: `$A`.
@@ -359,7 +360,7 @@ pub struct Substring {
 }
 
 /// `replace: {source, replace, by}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Replace {
     /// A metavariable: `$A`.
@@ -371,7 +372,7 @@ pub struct Replace {
 }
 
 /// `convert: {source, toCase, separatedBy}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Convert {
     /// A metavariable: `$A`.
@@ -384,7 +385,7 @@ pub struct Convert {
 }
 
 /// Target cases of `convert`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum CaseSpec {
     /// `lowercase`.
@@ -404,7 +405,7 @@ pub enum CaseSpec {
 }
 
 /// Word separators of `convert`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Separator {
     /// `-`
@@ -422,7 +423,7 @@ pub enum Separator {
 }
 
 /// `rewrite: {source, rewriters, joinBy}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Rewrite {
     /// A metavariable: `$A` or `$$$A`.
@@ -435,7 +436,7 @@ pub struct Rewrite {
 }
 
 /// A rewriter: a rule with a fix, used by the `rewrite` transformation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RewriterSpec {
     /// Identifier referred to by `rewrite.rewriters`.
@@ -456,7 +457,7 @@ pub struct RewriterSpec {
 }
 
 /// A label on a metavariable.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelSpec {
     /// `primary` or `secondary`.
@@ -467,7 +468,7 @@ pub struct LabelSpec {
 }
 
 /// The style of a label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LabelStyle {
     /// The main point.
@@ -477,7 +478,7 @@ pub enum LabelStyle {
 }
 
 /// Inline examples: code the rule must not report (`valid`) and must report (`invalid`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExamplesSpec {
     /// Code without findings.
@@ -489,7 +490,7 @@ pub struct ExamplesSpec {
 }
 
 /// An ast-grep test file: `{id, valid, invalid}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestCaseSpec {
     /// The rule under test.
@@ -503,7 +504,7 @@ pub struct TestCaseSpec {
 }
 
 /// A playbook's `playbook.yml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybookMetaSpec {
     /// Identifier requests name the playbook by.
@@ -517,7 +518,7 @@ pub struct PlaybookMetaSpec {
 }
 
 /// An inline playbook: one JSON or YAML document with its rules.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InlinePlaybookSpec {
     /// Identifier (default `inline`).
@@ -527,11 +528,12 @@ pub struct InlinePlaybookSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The rules, as rule file documents.
+    #[schemars(with = "Vec<RuleFileSpec>")]
     pub rules: Vec<Value>,
 }
 
 /// ast-grep's project file, `sgconfig.yml`: the keys Volatile reads.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SgConfigSpec {
     /// Directories of rule files.
@@ -546,7 +548,7 @@ pub struct SgConfigSpec {
 }
 
 /// One entry of `sgconfig.yml`'s `testConfigs`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SgTestConfig {
     /// Directory of test files.

@@ -10,7 +10,7 @@
 //! The copy costs one cursor walk and about 28 bytes a node; the tree-sitter tree itself is
 //! dropped as soon as the copy (and any raw query) is done.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -48,6 +48,8 @@ pub struct SyntaxTree<'s> {
     info: &'static LangInfo,
     nodes: Vec<NodeData>,
     has_error: bool,
+    /// Byte offsets of line starts, computed on first use (by `range` rules).
+    line_starts: OnceCell<Vec<usize>>,
 }
 
 /// Why a file could not be parsed.
@@ -191,6 +193,7 @@ impl<'s> SyntaxTree<'s> {
                         info: LangInfo::of(lang),
                         has_error: root.has_error(),
                         nodes,
+                        line_starts: OnceCell::new(),
                     };
                 }
                 if let Some((p, _)) = open.pop() {
@@ -354,6 +357,22 @@ impl<'s> SyntaxTree<'s> {
     /// The child of `id` in `field`, if any.
     pub fn child_by_field(&self, id: NodeId, field: u16) -> Option<NodeId> {
         self.children(id).find(|&c| self.field(c) == field)
+    }
+
+    /// The 0-based line and character column of a byte offset (what `range` rules use).
+    pub fn char_point(&self, byte: usize) -> (usize, usize) {
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.source.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let line = starts.partition_point(|&s| s <= byte).saturating_sub(1);
+        let start = starts.get(line).copied().unwrap_or(0);
+        let column = self
+            .source
+            .get(start..byte)
+            .map_or(0, |s| s.chars().count());
+        (line, column)
     }
 
     /// Whether the node is a comment (its kind name contains `comment`).

@@ -174,6 +174,23 @@ impl Serialize for Lang {
     }
 }
 
+impl schemars::JsonSchema for Lang {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Language".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A language: canonical lowercase names, ast-grep's spellings and aliases; any case is accepted.",
+            "type": "string",
+            "enum": [
+                "typescript", "ts", "tsx", "javascript", "js", "jsx", "python", "py", "java",
+                "TypeScript", "Tsx", "JavaScript", "Python", "Java"
+            ]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Lang {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;

@@ -73,6 +73,23 @@ pub struct RuleMeta {
     pub tags: Vec<String>,
 }
 
+impl RuleMeta {
+    /// What a report says about a compiled rule; `None` for a rule that is off.
+    pub fn of(rule: &crate::compile::CompiledRule) -> Option<RuleMeta> {
+        Some(RuleMeta {
+            id: rule.id.clone(),
+            playbook: rule.playbook.to_string(),
+            standard: rule.standard.clone(),
+            severity: rule.severity?,
+            message: rule.message.as_str().to_string(),
+            note: rule.note.clone(),
+            url: rule.url.clone(),
+            languages: rule.languages.clone(),
+            tags: rule.standard.iter().cloned().collect(),
+        })
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fixtures {
     //! Findings and rules shared by the format tests.

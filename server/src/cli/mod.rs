@@ -3,17 +3,15 @@
 //! Exit codes: 0 success, 1 findings at or above `--fail-on` (scan) or failing cases
 //! (test), 2 usage or rule errors.
 
+mod catalog;
 mod rules;
 mod scan;
-mod sources;
 mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-pub use sources::RuleSources;
 
 /// Volatile: a stateless code-compliance engine.
 #[derive(Debug, Parser)]
@@ -125,6 +123,8 @@ pub struct TestArgs {
 pub enum RulesCommand {
     /// List every rule: id, playbook, standard, severity, languages.
     List(RulesArgs),
+    /// Print a Markdown catalogue of the playbooks, by playbook and standard.
+    Catalog(RulesArgs),
     /// Show everything about one rule.
     Explain {
         /// The rule id.
@@ -148,6 +148,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(&args),
         Command::Rules { command } => match command {
             RulesCommand::List(args) => rules::list(&args),
+            RulesCommand::Catalog(args) => rules::catalog(&args),
             RulesCommand::Explain { id, rules } => rules::explain(&id, &rules),
         },
     };

@@ -1,7 +1,7 @@
 //! `volatile rules list` and `volatile rules explain ID`.
 
 use super::RulesArgs;
-use super::sources::RuleSources;
+use crate::sources::RuleSources;
 
 fn load(args: &RulesArgs) -> Result<RuleSources, u8> {
     let sources = RuleSources::load(&args.rules).map_err(|e| {
@@ -33,6 +33,21 @@ pub(super) fn list(args: &RulesArgs) -> u8 {
             );
         }
     }
+    u8::from(!sources.errors.is_empty()) * 2
+}
+
+pub(super) fn catalog(args: &RulesArgs) -> u8 {
+    let sources = match load(args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let shown: Vec<String> = args.rules.iter().map(|p| p.display().to_string()).collect();
+    let command = if shown.is_empty() {
+        "volatile rules catalog".to_string()
+    } else {
+        format!("volatile rules catalog --rules {}", shown.join(" --rules "))
+    };
+    println!("{}", super::catalog::render(&sources, &command));
     u8::from(!sources.errors.is_empty()) * 2
 }
 

@@ -13,8 +13,8 @@ use volatile_engine::finding::{FileError, FileErrorCode, Finding, Severity, Stat
 use volatile_engine::report::{Report, RuleMeta, json, sarif, text};
 use volatile_grammars::Lang;
 
-use super::sources::{ProjectConfig, RuleSources};
 use super::{FailOn, Format, ScanArgs};
+use crate::sources::{ProjectConfig, RuleSources};
 
 /// Files above this size are reported as `too_large` rather than read.
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -337,19 +337,7 @@ fn rule_metas(sources: &RuleSources) -> Vec<RuleMeta> {
         .playbooks
         .iter()
         .flat_map(|p| p.rules.iter())
-        .filter_map(|r| {
-            Some(RuleMeta {
-                id: r.id.clone(),
-                playbook: r.playbook.to_string(),
-                standard: r.standard.clone(),
-                severity: r.severity?,
-                message: r.message.as_str().to_string(),
-                note: r.note.clone(),
-                url: r.url.clone(),
-                languages: r.languages.clone(),
-                tags: r.standard.iter().cloned().collect(),
-            })
-        })
+        .filter_map(|r| RuleMeta::of(r))
         .collect()
 }
 

@@ -8,7 +8,7 @@ use volatile_engine::compile::CompiledRule;
 use volatile_engine::testing::{CaseKind, CaseResult, run_cases, run_examples};
 
 use super::TestArgs;
-use super::sources::RuleSources;
+use crate::sources::RuleSources;
 
 pub(super) fn run(args: &TestArgs) -> u8 {
     let sources = match RuleSources::load(&args.paths) {
