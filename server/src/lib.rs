@@ -1,8 +1,12 @@
-//! The `volatile` binary's library: the command line (`cli`) and, apart from it, the
-//! embedded example playbooks both the command line and the service serve by default.
+//! The `volatile` binary's library: the command line (`cli`), the HTTPS service (`http`,
+//! started by `serve`), and what both share: the embedded example playbooks and the
+//! loading of playbooks from disk (`sources`).
 //!
-//! The HTTP service is built in its own module tree; the command line never depends on it.
+//! The HTTP code and the command line never depend on each other; neither knows how a rule
+//! matches.
 
 pub mod cli;
 pub mod embedded;
+pub mod http;
+pub mod serve;
 pub mod sources;

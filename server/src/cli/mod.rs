@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTPS analysis service (the default).
-    Serve,
+    Serve(Box<crate::serve::ServeArgs>),
     /// Analyse files and directories against playbooks.
     Scan(ScanArgs),
     /// Run the rules' inline examples and ast-grep test files.
@@ -137,13 +137,9 @@ pub enum RulesCommand {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
-    let code = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            eprintln!(
-                "volatile: the HTTPS service is not part of this build yet; use `volatile scan` or `volatile test`"
-            );
-            2
-        }
+    let default = || Command::Serve(Box::default());
+    let code = match cli.command.unwrap_or_else(default) {
+        Command::Serve(args) => crate::serve::run(*args),
         Command::Scan(args) => scan::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Rules { command } => match command {
