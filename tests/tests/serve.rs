@@ -1,0 +1,213 @@
+//! The real binary over TLS: a real client (reqwest + rustls) trusting the written dev
+//! certificate, over HTTP/1.1 and HTTP/2; reloads; graceful shutdown.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use volatile_tests::{binary, temp_dir, write_files};
+
+/// A running `volatile serve`, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    cert: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(addr) => addr.port(),
+        Err(e) => panic!("no free port: {e}"),
+    }
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Server {
+    let port = free_port();
+    let cert = dir.join("dev-cert.pem");
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--addr", &addr, "--write-dev-cert"];
+    let cert_arg = cert.display().to_string();
+    args.push(&cert_arg);
+    args.extend_from_slice(extra);
+    let child = match Command::new(binary())
+        .args(&args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start volatile serve: {e}"),
+    };
+    let server = Server { child, port, cert };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if server.cert.is_file()
+            && client(&server, false)
+                .get(server.url("/healthz"))
+                .send()
+                .is_ok()
+        {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the server did not become healthy within 30 s");
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+}
+
+fn client(server: &Server, http1: bool) -> reqwest::blocking::Client {
+    let pem = std::fs::read(&server.cert).unwrap_or_default();
+    let mut builder = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .https_only(true)
+        .timeout(Duration::from_secs(30));
+    if let Ok(cert) = reqwest::Certificate::from_pem(&pem) {
+        builder = builder.add_root_certificate(cert);
+    }
+    if http1 {
+        builder = builder.http1_only();
+    }
+    match builder.build() {
+        Ok(c) => c,
+        Err(e) => panic!("client: {e}"),
+    }
+}
+
+fn analyze(
+    client: &reqwest::blocking::Client,
+    server: &Server,
+    body: &Value,
+) -> (reqwest::Version, Value) {
+    let resp = match client.post(server.url("/v1/analyze")).json(body).send() {
+        Ok(r) => r,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let version = resp.version();
+    assert_eq!(resp.status().as_u16(), 200);
+    (version, resp.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn analyze_over_tls_with_http1_and_http2() {
+    let dir = temp_dir();
+    let server = start(dir.path(), &[]);
+    let body = json!({"files": [{"path": "src/app.ts", "content": "function run(code: string) {\n  return eval(code);\n}\n"}]});
+    for (http1, want) in [
+        (true, reqwest::Version::HTTP_11),
+        (false, reqwest::Version::HTTP_2),
+    ] {
+        let (version, answer) = analyze(&client(&server, http1), &server, &body);
+        assert_eq!(version, want);
+        let finding = &answer["files"][0]["findings"][0];
+        assert_eq!(finding["rule_id"], "no-eval", "{answer}");
+        assert_eq!(finding["range"]["start"]["line"], 2);
+    }
+}
+
+#[test]
+fn playbooks_reload_when_files_change_and_a_broken_one_keeps_the_old() {
+    let dir = temp_dir();
+    let rules = dir.path().join("playbooks");
+    let rule = |id: &str, pattern: &str| {
+        format!("id: {id}\nlanguage: python\nseverity: warning\nrule:\n  pattern: {pattern}\n")
+    };
+    write_files(
+        &rules,
+        &[
+            ("team/playbook.yml", "id: team\n"),
+            ("team/r.yml", &rule("no-print", "print($A)")),
+        ],
+    );
+    let playbooks = rules.display().to_string();
+    let server = start(dir.path(), &["--playbooks", &playbooks]);
+    let http = client(&server, false);
+    let body = json!({"files": [{"path": "a.py", "content": "print(1)\ninput()\n"}]});
+    let ids = |answer: &Value| -> Vec<String> {
+        answer["files"][0]["findings"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .filter_map(|f| f["rule_id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(ids(&analyze(&http, &server, &body).1), ["no-print"]);
+    write_files(&rules, &[("team/r.yml", &rule("no-input", "input()"))]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        seen = ids(&analyze(&http, &server, &body).1);
+        if seen == ["no-input"] {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(seen, ["no-input"], "the change was not picked up");
+    write_files(
+        &rules,
+        &[(
+            "team/r.yml",
+            "id: broken\nlanguage: python\nrule:\n  kind: nope\n",
+        )],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        ids(&analyze(&http, &server, &body).1),
+        ["no-input"],
+        "a broken playbook must keep the old one"
+    );
+}
+
+#[test]
+fn sigterm_drains_and_exits_cleanly() {
+    let dir = temp_dir();
+    let mut server = start(dir.path(), &[]);
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(status.is_ok_and(|s| s.success()));
+    let deadline = Instant::now() + Duration::from_secs(35);
+    loop {
+        match server.child.try_wait() {
+            Ok(Some(status)) => {
+                assert_eq!(status.code(), Some(0));
+                break;
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            other => panic!("the server did not exit after SIGTERM: {other:?}"),
+        }
+    }
+    let mut log = String::new();
+    if let Some(mut stderr) = server.child.stderr.take() {
+        let _ = stderr.read_to_string(&mut log);
+    }
+    assert!(log.contains("shutting down"), "{log}");
+}
+
+#[test]
+fn plain_http_refuses_a_public_address() {
+    let dir = temp_dir();
+    let out = Command::new(binary())
+        .args(["serve", "--plain-http", "--addr", "0.0.0.0:0"])
+        .current_dir(dir.path())
+        .output();
+    let Ok(out) = out else { panic!("cannot run") };
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-plain-http-public"));
+}
