@@ -112,6 +112,7 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -158,7 +159,9 @@ fn build_state(args: &ServeArgs, source: &PlaybookSource) -> Result<AppState, St
         .build()
         .map_err(|e| format!("cannot start the CPU pool: {e}"))?;
     let metrics = Metrics::new().map_err(|e| format!("metrics: {e}"))?;
-    Ok(AppState::new(registry, limits, metrics, pool, keys, rate))
+    let mut state = AppState::new(registry, limits, metrics, pool, keys, rate);
+    state.metrics_elsewhere = args.metrics_addr.is_some();
+    Ok(state)
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
@@ -183,7 +186,6 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
     let app_state = state.clone();
-    let separate_metrics = args.metrics_addr.is_some();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
@@ -229,7 +231,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             let s = HttpServer::new(move || {
                 App::new()
                     .app_data(metrics_state.clone())
-                    .route("/metrics", web::get().to(crate::http::routes::metrics))
+                    .route("/metrics", web::get().to(crate::http::routes::metrics_text))
             })
             .workers(1)
             .disable_signals()
@@ -241,7 +243,6 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let _ = separate_metrics;
 
     tokio::spawn(watch_signals(
         state.clone(),

@@ -82,3 +82,29 @@ fn rules_list_and_explain() {
     let out = run_in(dir.path(), &["rules", "explain", "no-such-rule"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_rule_file_that_does_not_load_counts_as_a_failure() {
+    let dir = temp_dir();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "pb/ok.yml",
+                "id: ok\nlanguage: python\nrule:\n  pattern: print($A)\nexamples:\n  valid: ['x']\n  invalid: ['print(1)']\n",
+            ),
+            (
+                "pb/dup.yml",
+                "id: dup\nlanguage: python\nrule:\n  pattern: a\n  pattern: b\n",
+            ),
+        ],
+    );
+    let out = run_in(dir.path(), &["test", "pb"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("FAIL pb/dup.yml") || text.contains("dup.yml"),
+        "{text}"
+    );
+    assert!(text.ends_with("2 passed, 1 failed\n"), "{text}");
+}

@@ -74,6 +74,23 @@ pub(super) fn run(args: &TestArgs) -> u8 {
 
     let mut passed = 0;
     let mut failures = 0;
+    // A rule document that does not load at all has no cases to run; it still fails.
+    let counted: std::collections::HashSet<&str> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.rule_id.as_str())
+        .collect();
+    for error in &sources.errors {
+        if error
+            .rule_id
+            .as_deref()
+            .is_some_and(|id| counted.contains(id))
+        {
+            continue;
+        }
+        failures += 1;
+        println!("FAIL {error}");
+    }
     for r in &results {
         if r.passed {
             passed += 1;

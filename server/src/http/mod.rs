@@ -121,18 +121,11 @@ pub async fn middleware(
             .with_label_values(&[&endpoint])
             .observe(elapsed.as_secs_f64());
     }
-    let length = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
     tracing::info!(
         request_id = %id,
         method = %method,
         route = %endpoint,
         status,
-        response_bytes = %length,
         duration_ms = elapsed.as_millis() as u64,
         "request"
     );

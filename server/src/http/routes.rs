@@ -196,8 +196,19 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// `GET /metrics`.
+/// `GET /metrics` on the main address (404 when it moved to `--metrics-addr`).
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if state.metrics_elsewhere {
+        return actix_web::ResponseError::error_response(&ApiError::not_found(
+            "not_found",
+            "metrics are served on the separate metrics address",
+        ));
+    }
+    metrics_text(state).await
+}
+
+/// `GET /metrics` on the separate metrics address.
+pub async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

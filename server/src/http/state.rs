@@ -72,6 +72,8 @@ pub struct AppState {
     pub keys: ArcSwap<ApiKeys>,
     /// Per-key rate limit.
     pub rate: Option<RateLimiter>,
+    /// Whether `/metrics` moved to its own address (`--metrics-addr`).
+    pub metrics_elsewhere: bool,
     ready: AtomicBool,
 }
 
@@ -99,6 +101,7 @@ impl AppState {
             pool: Arc::new(pool),
             keys: ArcSwap::from_pointee(keys),
             rate,
+            metrics_elsewhere: false,
             ready: AtomicBool::new(true),
         }
     }
