@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# HTTP path benchmark: requests/s, p50/p99 latency and server CPU time per request for a
+# 300-line TypeScript file with the default example playbooks, over TLS on loopback, with
+# the server and the load generator pinned to different cores; then the ratio of HTTP
+# throughput to in-process engine throughput on the same file and core count.
+#
+#   benches/http.sh [DURATION_SECONDS] [CONNECTIONS]
+#
+# Needs taskset (util-linux) and wrk (installed from Debian's packages if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${1:-20}"
+connections="${2:-8}"
+work="$(mktemp -d)"
+trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release -q -p volatile-server -p volatile-benches
+
+python3 - "$work/sample.ts" <<'PY'
+import sys
+# A deterministic 300-line TypeScript module: services, async handlers, a few findings.
+lines = ["import { Request, Response } from 'express';", "import * as fs from 'fs';", ""]
+i = 0
+while len(lines) < 297:
+    lines += [
+        f"export interface Order{i} {{ id: string; total: number; items: string[] }}",
+        f"export class OrderService{i} {{",
+        f"  private cache = new Map<string, Order{i}>();",
+        f"  async load(id: string): Promise<Order{i} | undefined> {{",
+        f"    if (this.cache.has(id)) {{ return this.cache.get(id); }}",
+        f"    const raw = await fs.promises.readFile(`orders/${{id}}.json`, 'utf8');",
+        f"    const order = JSON.parse(raw) as Order{i};",
+        f"    this.cache.set(id, order);",
+        f"    return order;",
+        f"  }}",
+        f"  total(orders: Order{i}[]): number {{",
+        f"    return orders.reduce((sum, o) => sum + o.total, 0);",
+        f"  }}",
+        f"}}",
+        f"export function handler{i}(req: Request, res: Response) {{",
+        f"  const filter: any = req.query.filter;",
+        f"  if (filter == null) {{ res.status(400).send('missing filter'); return; }}",
+        f"  res.json({{ ok: true, filter }});",
+        f"}}",
+        "",
+    ]
+    i += 1
+lines = lines[:300]
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+python3 - "$work/sample.ts" "$work/body.json" <<'PY'
+import json, sys
+content = open(sys.argv[1]).read()
+json.dump({"files": [{"path": "src/orders.ts", "content": content}]}, open(sys.argv[2], "w"))
+PY
+cat > "$work/post.lua" <<LUA
+local f = io.open("$work/body.json", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+port=18443
+taskset -c 0 target/release/volatile serve --addr "127.0.0.1:$port" --threads 1 \
+  --write-dev-cert "$work/cert.pem" 2>"$work/server.log" &
+server_pid=$!
+for _ in $(seq 100); do
+  curl -sf --cacert "$work/cert.pem" "https://localhost:$port/healthz" >/dev/null && break
+  sleep 0.1
+done
+# Warm up, then measure.
+taskset -c 1 wrk -t1 -c"$connections" -d3s -s "$work/post.lua" "https://127.0.0.1:$port/v1/analyze" >/dev/null
+ticks_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" \
+  "https://127.0.0.1:$port/v1/analyze" | tee "$work/wrk.txt"
+ticks_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+hz=$(getconf CLK_TCK)
+requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
+errors=$(grep -E "Non-2xx|Socket errors" "$work/wrk.txt" || true)
+p50=$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")
+p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")
+cpu_ms=$(python3 -c "print(f'{($ticks_after - $ticks_before) * 1000 / $hz / $requests:.2f}')")
+engine=$(taskset -c 0 target/release/engine-rate "$work/sample.ts" 10)
+engine_rate=${engine%% *}
+ratio=$(python3 -c "print(f'{$rps / $engine_rate:.2f}')")
+echo
+echo "HTTP:    $rps req/s, p50 $p50, p99 $p99, server CPU $cpu_ms ms/request (${errors:-no errors})"
+echo "engine:  $engine (in process, 1 core)"
+echo "ratio:   $ratio (HTTP throughput / in-process engine throughput; goal >= 0.8)"
