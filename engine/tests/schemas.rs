@@ -126,3 +126,40 @@ fn the_schema_rejects_an_unknown_key() {
     assert!(validator.is_valid(&good));
     assert!(!validator.is_valid(&bad));
 }
+
+#[test]
+fn every_example_rule_is_complete() {
+    let mut files = Vec::new();
+    yaml_files(&repo().join("rules-examples"), &mut files);
+    let mut checked = 0;
+    for file in files.iter().filter(|f| !f.ends_with("playbook.yml")) {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for parsed in volatile_engine::loader::parse_rule_text(&text, None) {
+            let rule = match parsed {
+                Ok(r) => r.spec,
+                Err(e) => panic!("{}: {e}", file.display()),
+            };
+            let name = format!("{} ({})", rule.id, file.display());
+            assert!(rule.severity.is_some(), "{name}: no severity");
+            assert!(
+                rule.message.as_deref().is_some_and(|m| m.len() > 10),
+                "{name}: no message"
+            );
+            assert!(
+                rule.note.as_deref().is_some_and(|n| n.len() > 40),
+                "{name}: no note on why and how"
+            );
+            let examples = rule.examples.clone().unwrap_or_default();
+            assert!(
+                examples.valid.len() >= 2,
+                "{name}: fewer than two valid examples"
+            );
+            assert!(
+                examples.invalid.len() >= 2,
+                "{name}: fewer than two invalid examples"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3 * 40, "only {checked} rules");
+}

@@ -555,3 +555,49 @@ async fn openapi_document_lists_every_endpoint() {
         );
     }
 }
+
+#[actix_web::test]
+async fn deadline_and_findings_cap_are_per_file() {
+    let state = state_with(
+        Limits {
+            deadline: std::time::Duration::ZERO,
+            ..Limits::default()
+        },
+        ApiKeys::default(),
+        None,
+    );
+    let app = app!(state);
+    let (status, answer) = post_json(
+        &app,
+        "/v1/analyze",
+        &json!({"files": [{"path": "a.js", "content": "eval(x);"}]}),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "a passed deadline fails the file, not the request"
+    );
+    assert_eq!(answer["files"][0]["error"]["code"], "deadline_exceeded");
+
+    let state = state_with(
+        Limits {
+            max_findings_per_file: 2,
+            ..Limits::default()
+        },
+        ApiKeys::default(),
+        None,
+    );
+    let app = app!(state);
+    let content = "eval(a);\neval(b);\neval(c);\n";
+    let (_, answer) = post_json(
+        &app,
+        "/v1/analyze",
+        &json!({"rules": ["no-eval"], "files": [{"path": "a.js", "content": content}]}),
+    )
+    .await;
+    assert_eq!(
+        answer["files"][0]["findings"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(answer["files"][0]["truncated"], true);
+}

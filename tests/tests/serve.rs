@@ -211,3 +211,155 @@ fn plain_http_refuses_a_public_address() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-plain-http-public"));
 }
+
+fn sha256_hex(text: &str) -> String {
+    use std::fmt::Write as _;
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = out else {
+        panic!("sha256sum")
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let output = child
+        .wait_with_output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{}",
+        String::from_utf8_lossy(&output)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+    );
+    s
+}
+
+#[test]
+fn api_keys_reload_on_sighup_and_metrics_move_to_their_own_address() {
+    let dir = temp_dir();
+    write_files(
+        dir.path(),
+        &[("keys.txt", &format!("# team A\n{}\n", sha256_hex("key-a")))],
+    );
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let server = start(
+        dir.path(),
+        &["--api-keys", "keys.txt", "--metrics-addr", &metrics_addr],
+    );
+    let http = client(&server, false);
+    let info = |key: &str| {
+        http.get(server.url("/v1/info"))
+            .bearer_auth(key)
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(info("key-a"), 200);
+    assert_eq!(info("key-b"), 401);
+    write_files(
+        dir.path(),
+        &[("keys.txt", &format!("{}\n", sha256_hex("key-b")))],
+    );
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .is_ok_and(|s| s.success())
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info("key-b") != 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(info("key-b"), 200);
+    assert_eq!(info("key-a"), 401);
+    // /metrics left the main address for the plain-HTTP metrics address.
+    let main = http
+        .get(server.url("/metrics"))
+        .send()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(main, 404);
+    let plain = reqwest::blocking::get(format!("http://{metrics_addr}/metrics"));
+    let text = plain.and_then(|r| r.text()).unwrap_or_default();
+    assert!(text.contains("volatile_requests_total"), "{text}");
+}
+
+#[test]
+fn serves_a_given_pem_certificate_and_key() {
+    let dir = temp_dir();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            // An end-entity certificate: webpki refuses a CA certificate as a server's.
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .current_dir(dir.path())
+        .output();
+    assert!(
+        made.is_ok_and(|o| o.status.success()),
+        "openssl is needed to make a test certificate"
+    );
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(binary())
+        .args([
+            "serve",
+            "--addr",
+            &addr,
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = child else { panic!("spawn") };
+    let server = Server {
+        child,
+        port,
+        cert: dir.path().join("cert.pem"),
+    };
+    let http = client(&server, false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut status = 0;
+    while Instant::now() < deadline {
+        status = http
+            .get(server.url("/healthz"))
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        if status == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, 200);
+}
