@@ -304,36 +304,17 @@ pub async fn analyze_handler(
         let lines = changed_lines(&input.changed_lines, i)?;
         jobs.push(Job { input, lines });
     }
-    let Ok(permit) = state.admission.clone().try_acquire_owned() else {
-        state
-            .metrics
-            .rejected
-            .with_label_values(&["overloaded"])
-            .inc();
-        return Err(ApiError::overloaded(1));
-    };
-    state.metrics.inflight.inc();
     let deadline = started + state.limits.deadline;
-    let (tx, rx) = tokio::sync::oneshot::channel();
     let worker_state = state.clone();
     let set = selection.set.clone();
     let inline = selection.inline;
-    state.pool.spawn(move || {
-        let pool_started = Instant::now();
-        let files: Vec<(FileResult, Duration, Duration)> = jobs
-            .into_par_iter()
-            .map(|job| run_job(&worker_state, &set, job, deadline, inline))
-            .collect();
-        worker_state
-            .metrics
-            .analysis_duration
-            .observe(pool_started.elapsed().as_secs_f64());
-        let _ = tx.send(files);
-    });
-    let files = rx.await;
-    state.metrics.inflight.dec();
-    drop(permit);
-    let timed = files.map_err(|_| ApiError::internal())?;
+    let timed: Vec<(FileResult, Duration, Duration)> = state
+        .run_on_pool(move || {
+            jobs.into_par_iter()
+                .map(|job| run_job(&worker_state, &set, job, deadline, inline))
+                .collect()
+        })
+        .await?;
     let files_parse_ms = timed.iter().map(|t| t.1).sum::<Duration>().as_millis() as u64;
     let files_match_ms = timed.iter().map(|t| t.2).sum::<Duration>().as_millis() as u64;
     let files: Vec<FileResult> = timed.into_iter().map(|t| t.0).collect();

@@ -120,60 +120,51 @@ pub async fn validate(
             "send the playbook as application/json or application/yaml",
         ));
     };
-    let Ok(permit) = state.admission.clone().try_acquire_owned() else {
-        state
-            .metrics
-            .rejected
-            .with_label_values(&["overloaded"])
-            .inc();
-        return Err(ApiError::overloaded(1));
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    state.pool.spawn(move || {
-        let outcome = inline_playbook(spec);
-        let examples: Vec<ExampleResult> = run_examples(&outcome.playbook)
-            .into_iter()
-            .map(|r| ExampleResult {
-                rule_id: r.rule_id,
-                kind: match r.kind {
-                    CaseKind::Valid => "valid".into(),
-                    CaseKind::Invalid => "invalid".into(),
-                },
-                index: r.index,
-                passed: r.passed,
-                detail: r.detail,
-            })
-            .collect();
-        let issue = |rule_id: Option<String>,
-                     location: Option<volatile_engine::document::Location>,
-                     message: String| RuleIssue {
-            rule_id,
-            line: location.map(|l| l.line),
-            column: location.map(|l| l.column),
-            message,
-        };
-        let errors: Vec<RuleIssue> = outcome
-            .errors
-            .iter()
-            .map(|e| issue(e.rule_id.clone(), e.location, e.to_string()))
-            .collect();
-        let warnings: Vec<RuleIssue> = outcome
-            .playbook
-            .warnings
-            .iter()
-            .map(|w| issue(w.rule_id.clone(), w.location, w.to_string()))
-            .collect();
-        let ok = errors.is_empty() && examples.iter().all(|e| e.passed);
-        let _ = tx.send(ValidateResponse {
-            ok,
-            errors,
-            warnings,
-            examples,
-        });
-    });
-    let answer = rx.await.map_err(|_| ApiError::internal());
-    drop(permit);
-    Ok(HttpResponse::Ok().json(answer?))
+    let answer = state
+        .run_on_pool(move || {
+            let outcome = inline_playbook(spec);
+            let examples: Vec<ExampleResult> = run_examples(&outcome.playbook)
+                .into_iter()
+                .map(|r| ExampleResult {
+                    rule_id: r.rule_id,
+                    kind: match r.kind {
+                        CaseKind::Valid => "valid".into(),
+                        CaseKind::Invalid => "invalid".into(),
+                    },
+                    index: r.index,
+                    passed: r.passed,
+                    detail: r.detail,
+                })
+                .collect();
+            let issue = |rule_id: Option<String>,
+                         location: Option<volatile_engine::document::Location>,
+                         message: String| RuleIssue {
+                rule_id,
+                line: location.map(|l| l.line),
+                column: location.map(|l| l.column),
+                message,
+            };
+            let errors: Vec<RuleIssue> = outcome
+                .errors
+                .iter()
+                .map(|e| issue(e.rule_id.clone(), e.location, e.to_string()))
+                .collect();
+            let warnings: Vec<RuleIssue> = outcome
+                .playbook
+                .warnings
+                .iter()
+                .map(|w| issue(w.rule_id.clone(), w.location, w.to_string()))
+                .collect();
+            let ok = errors.is_empty() && examples.iter().all(|e| e.passed);
+            ValidateResponse {
+                ok,
+                errors,
+                warnings,
+                examples,
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// `GET /healthz`: the process is up.

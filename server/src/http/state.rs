@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::api::LimitsInfo;
 use super::auth::{ApiKeys, RateLimiter};
+use super::error::ApiError;
 use super::metrics::Metrics;
 use super::registry::Registry;
 
@@ -116,6 +117,34 @@ impl AppState {
                 .set(p.rules.len() as i64);
         }
         self.registry.store(Arc::new(registry));
+    }
+
+    /// Runs CPU work on the pool as one unit of admission: 503 when the cap on requests in
+    /// flight is reached, never on the async workers.
+    pub async fn run_on_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let Ok(permit) = self.admission.clone().try_acquire_owned() else {
+            self.metrics
+                .rejected
+                .with_label_values(&["overloaded"])
+                .inc();
+            return Err(ApiError::overloaded(1));
+        };
+        self.metrics.inflight.inc();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let analysis = self.metrics.analysis_duration.clone();
+        self.pool.spawn(move || {
+            let started = std::time::Instant::now();
+            let out = work();
+            analysis.observe(started.elapsed().as_secs_f64());
+            let _ = tx.send(out);
+        });
+        let result = rx.await;
+        self.metrics.inflight.dec();
+        drop(permit);
+        result.map_err(|_| ApiError::internal())
     }
 
     /// Whether `/readyz` says ready.
