@@ -23,7 +23,7 @@ use super::api::{
     AnalyzeRequest, AnalyzeResponse, EngineInfo, FileErrorDetail, FileInput, FileResult,
     PlaybookRef,
 };
-use super::body::{read_json_body, require_json};
+use super::body::{parse_json, read_body, require_json};
 use super::error::ApiError;
 use super::registry::combined_hash;
 use super::state::AppState;
@@ -269,7 +269,8 @@ fn wants_sarif(request: &HttpRequest) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim().starts_with(SARIF_MEDIA_TYPE)))
 }
 
-/// The handler.
+/// The handler: reads the body (I/O, on the async worker), then does everything else —
+/// parsing, compiling an inline playbook, analysing, serialising — on the CPU pool.
 pub async fn analyze_handler(
     request: HttpRequest,
     payload: web::Payload,
@@ -280,8 +281,29 @@ pub async fn analyze_handler(
         return Err(ApiError::draining());
     }
     require_json(&request)?;
-    let body: AnalyzeRequest =
-        read_json_body(&request, payload, state.limits.max_body_bytes).await?;
+    let bytes = read_body(&request, payload, state.limits.max_body_bytes).await?;
+    let sarif = wants_sarif(&request);
+    let request_id = request
+        .extensions()
+        .get::<super::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let worker = state.clone();
+    let (content_type, body) = state
+        .run_on_pool(move || answer(&worker, &bytes, started, sarif, &request_id))
+        .await??;
+    Ok(HttpResponse::Ok().content_type(content_type).body(body))
+}
+
+/// Parses, analyses and serialises one request (on the CPU pool).
+fn answer(
+    state: &AppState,
+    bytes: &[u8],
+    started: Instant,
+    sarif: bool,
+    request_id: &str,
+) -> Result<(&'static str, Vec<u8>), ApiError> {
+    let body: AnalyzeRequest = parse_json(bytes)?;
     if body.files.len() > state.limits.max_files {
         state
             .metrics
@@ -297,7 +319,7 @@ pub async fn analyze_handler(
             ),
         ));
     }
-    let selection = select(&state, &body)?;
+    let selection = select(state, &body)?;
     let bytes: u64 = body.files.iter().map(|f| f.content.len() as u64).sum();
     let mut jobs = Vec::with_capacity(body.files.len());
     for (i, input) in body.files.into_iter().enumerate() {
@@ -305,33 +327,21 @@ pub async fn analyze_handler(
         jobs.push(Job { input, lines });
     }
     let deadline = started + state.limits.deadline;
-    let worker_state = state.clone();
-    let set = selection.set.clone();
-    let inline = selection.inline;
-    let timed: Vec<(FileResult, Duration, Duration)> = state
-        .run_on_pool(move || {
-            jobs.into_par_iter()
-                .map(|job| run_job(&worker_state, &set, job, deadline, inline))
-                .collect()
-        })
-        .await?;
-    let files_parse_ms = timed.iter().map(|t| t.1).sum::<Duration>().as_millis() as u64;
-    let files_match_ms = timed.iter().map(|t| t.2).sum::<Duration>().as_millis() as u64;
+    let timed: Vec<(FileResult, Duration, Duration)> = jobs
+        .into_par_iter()
+        .map(|job| run_job(state, &selection.set, job, deadline, selection.inline))
+        .collect();
+    let parse_ms = timed.iter().map(|t| t.1).sum::<Duration>().as_millis() as u64;
+    let match_ms = timed.iter().map(|t| t.2).sum::<Duration>().as_millis() as u64;
     let files: Vec<FileResult> = timed.into_iter().map(|t| t.0).collect();
-
     let stats = Stats {
         files: files.len() as u64,
         bytes,
         findings: files.iter().map(|f| f.findings.len() as u64).sum(),
-        parse_ms: files_parse_ms,
-        match_ms: files_match_ms,
+        parse_ms,
+        match_ms,
         total_ms: started.elapsed().as_millis() as u64,
     };
-    let request_id = request
-        .extensions()
-        .get::<super::RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
     tracing::info!(
         request_id = %request_id,
         files = stats.files,
@@ -340,11 +350,7 @@ pub async fn analyze_handler(
         total_ms = stats.total_ms,
         "analysis"
     );
-    let engine = EngineInfo {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        playbook_hash: selection.hash.clone(),
-    };
-    if wants_sarif(&request) {
+    let serialised = if sarif {
         let mut report = Report {
             stats,
             ..Report::default()
@@ -365,18 +371,22 @@ pub async fn analyze_handler(
             .flat_map(|p| p.rules.iter())
             .filter_map(|r| RuleMeta::of(r))
             .collect();
-        let log = sarif::to_sarif(&report, &metas, env!("CARGO_PKG_VERSION"));
-        return Ok(HttpResponse::Ok().content_type(SARIF_MEDIA_TYPE).json(log));
-    }
-    Ok(HttpResponse::Ok().json(AnalyzeResponse {
-        files,
-        stats,
-        engine,
-    }))
+        serde_json::to_vec(&sarif::to_sarif(&report, &metas, env!("CARGO_PKG_VERSION")))
+            .map(|b| (SARIF_MEDIA_TYPE, b))
+    } else {
+        let engine = EngineInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            playbook_hash: selection.hash,
+        };
+        serde_json::to_vec(&AnalyzeResponse {
+            files,
+            stats,
+            engine,
+        })
+        .map(|b| ("application/json", b))
+    };
+    serialised.map_err(|_| ApiError::internal())
 }
-
-/// How long to wait for a draining server, for the shutdown path.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

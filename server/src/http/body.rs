@@ -62,16 +62,6 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
-/// Reads and parses a JSON body.
-pub async fn read_json_body<T: DeserializeOwned>(
-    request: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let bytes = read_body(request, payload, limit).await?;
-    parse_json(&bytes)
-}
-
 /// Parses JSON, describing errors by position and key path only.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
