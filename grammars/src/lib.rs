@@ -7,6 +7,8 @@
 //! This crate knows names, file extensions, shebangs and the tree-sitter
 //! [`tree_sitter::Language`] of each grammar; nothing about rules or matching.
 
+pub mod alloc;
+
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;

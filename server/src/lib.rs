@@ -7,6 +7,8 @@
 
 pub mod cli;
 pub mod embedded;
+pub mod harden;
 pub mod http;
+pub mod scrub;
 pub mod serve;
 pub mod sources;

@@ -5,7 +5,16 @@ use std::process::ExitCode;
 use clap::Parser;
 use volatile_server::cli::{Cli, run};
 
+/// Every heap block is zeroed when freed, so submitted source does not linger in memory
+/// (the `plain-alloc` feature turns this off, for the benchmark that measures its cost).
+#[cfg(not(feature = "plain-alloc"))]
+#[global_allocator]
+static ALLOCATOR: volatile_server::scrub::ScrubbingAllocator =
+    volatile_server::scrub::ScrubbingAllocator::system();
+
 fn main() -> ExitCode {
+    #[cfg(not(feature = "plain-alloc"))]
+    volatile_grammars::alloc::route_tree_sitter_to_global_allocator();
     let cli = Cli::parse();
     run(cli)
 }

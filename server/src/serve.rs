@@ -73,12 +73,21 @@ pub struct ServeArgs {
     /// Most analysis requests in flight; more are answered 503 with Retry-After.
     #[arg(long, default_value_t = 64)]
     pub max_inflight: usize,
+    /// Seconds a request body may take to arrive (408 after).
+    #[arg(long, default_value_t = 10)]
+    pub body_timeout_secs: u64,
     /// CPU threads for analysis (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Close idle keep-alive connections after this many seconds.
     #[arg(long, default_value_t = 5)]
     pub keep_alive_secs: u64,
+    /// Leave the process dumpable (core dumps stay off); for debugging and memory tests.
+    #[arg(long)]
+    pub keep_dumpable: bool,
+    /// Lock all memory in RAM (mlockall) so that source is never swapped out.
+    #[arg(long)]
+    pub lock_memory: bool,
 }
 
 impl Default for ServeArgs {
@@ -101,8 +110,11 @@ impl Default for ServeArgs {
             deadline_ms: 10_000,
             max_findings_per_file: 10_000,
             max_inflight: 64,
+            body_timeout_secs: 10,
             threads: None,
             keep_alive_secs: 5,
+            keep_dumpable: false,
+            lock_memory: false,
         }
     }
 }
@@ -151,6 +163,7 @@ fn build_state(args: &ServeArgs, source: &PlaybookSource) -> Result<AppState, St
         deadline: Duration::from_millis(args.deadline_ms),
         max_findings_per_file: args.max_findings_per_file,
         max_inflight: args.max_inflight.max(1),
+        body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
@@ -165,6 +178,14 @@ fn build_state(args: &ServeArgs, source: &PlaybookSource) -> Result<AppState, St
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    let dumpable = crate::harden::disable_core_dumps(args.keep_dumpable)?;
+    info!(dumpable, "core dumps disabled (RLIMIT_CORE=0)");
+    if args.lock_memory {
+        match crate::harden::lock_memory() {
+            Ok(()) => info!("memory locked: source is never swapped out"),
+            Err(e) => warn!("--lock-memory: cannot lock memory ({e}); source may be swapped out"),
+        }
+    }
     tls::install_provider();
     if args.plain_http && !args.addr.ip().is_loopback() && !args.allow_plain_http_public {
         return Err(format!(

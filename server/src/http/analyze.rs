@@ -281,7 +281,13 @@ pub async fn analyze_handler(
         return Err(ApiError::draining());
     }
     require_json(&request)?;
-    let bytes = read_body(&request, payload, state.limits.max_body_bytes).await?;
+    let bytes = read_body(
+        &request,
+        payload,
+        state.limits.max_body_bytes,
+        state.limits.body_timeout,
+    )
+    .await?;
     let sarif = wants_sarif(&request);
     let request_id = request
         .extensions()

@@ -33,8 +33,22 @@ pub fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
 }
 
 /// Reads the whole body, at most `limit` bytes after decompression (`Content-Encoding:
-/// gzip` is inflated here, so the limit bounds what the body expands to).
+/// gzip` is inflated here, so the limit bounds what the body expands to), within
+/// `timeout`: actix bounds only the request head, so a client that stops sending (or
+/// vanishes mid-body) would otherwise hold the handler, and its buffered bytes, forever.
 pub async fn read_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<web::Bytes, ApiError> {
+    match tokio::time::timeout(timeout, read_all(request, payload, limit)).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::body_timeout(timeout.as_secs().max(1))),
+    }
+}
+
+async fn read_all(
     request: &HttpRequest,
     payload: web::Payload,
     limit: usize,

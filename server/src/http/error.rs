@@ -45,6 +45,15 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// 408: the body did not arrive in time.
+    pub fn body_timeout(seconds: u64) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the request body did not arrive within {seconds} s"),
+        )
+    }
+
     /// 413.
     pub fn too_large(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)

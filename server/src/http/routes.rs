@@ -91,7 +91,13 @@ pub async fn validate(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_body(&request, payload, state.limits.max_body_bytes).await?;
+    let bytes = read_body(
+        &request,
+        payload,
+        state.limits.max_body_bytes,
+        state.limits.body_timeout,
+    )
+    .await?;
     let content_type = request
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)

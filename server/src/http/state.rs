@@ -29,6 +29,8 @@ pub struct Limits {
     pub max_findings_per_file: usize,
     /// Most analysis requests in flight; more get 503.
     pub max_inflight: usize,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -40,6 +42,7 @@ impl Default for Limits {
             deadline: Duration::from_secs(10),
             max_findings_per_file: 10_000,
             max_inflight: 64,
+            body_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -1,0 +1,326 @@
+//! Submitted code leaves no trace: canaries in file contents, paths and inline rules, over
+//! successful and failing requests, must not appear in
+//! anything the process printed (at `RUST_LOG=trace`), in `/metrics`, in files under the
+//! working directory, `TMPDIR` or `HOME`, or — once the connections are closed — anywhere
+//! in the process's memory.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+use volatile_tests::{binary, temp_dir};
+
+struct Running {
+    child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(a) => a.port(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Every file under `dir` with its modification time.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<SystemTime>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let meta = entry.metadata().ok();
+            if meta.as_ref().is_some_and(|m| m.is_dir()) {
+                stack.push(path.clone());
+            }
+            out.insert(path, meta.and_then(|m| m.modified().ok()));
+        }
+    }
+    out
+}
+
+/// Occurrences of `needle` in every readable mapping of process `pid`.
+fn scan_memory(pid: u32, needles: &[&str]) -> Vec<(String, String)> {
+    let maps = match std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+        Ok(m) => m,
+        Err(e) => panic!("cannot read /proc/{pid}/maps: {e}"),
+    };
+    let mut mem = match std::fs::File::open(format!("/proc/{pid}/mem")) {
+        Ok(f) => f,
+        Err(e) => panic!("cannot open /proc/{pid}/mem: {e}"),
+    };
+    let mut found = Vec::new();
+    let mut scanned = 0usize;
+    for line in maps.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(range), Some(perms)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let name = parts.nth(3).unwrap_or("").to_string();
+        if !perms.starts_with('r') {
+            continue;
+        }
+        // Kernel-provided pages hold no process data and cannot be read through mem.
+        if matches!(name.as_str(), "[vvar]" | "[vvar_vclock]" | "[vsyscall]") {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+        else {
+            continue;
+        };
+        let mut buf = vec![0u8; (end - start) as usize];
+        if mem.seek(SeekFrom::Start(start)).is_err() {
+            panic!("cannot seek to {range} ({name})");
+        }
+        if let Err(e) = mem.read_exact(&mut buf) {
+            panic!("cannot read mapping {range} {perms} {name}: {e}");
+        }
+        scanned += buf.len();
+        for needle in needles {
+            if buf.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push((needle.to_string(), format!("{range} {perms} {name}")));
+            }
+        }
+    }
+    assert!(scanned > 1 << 20, "scanned only {scanned} bytes");
+    found
+}
+
+fn client(cert: &Path) -> reqwest::blocking::Client {
+    let pem = std::fs::read(cert).unwrap_or_default();
+    let mut b = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .timeout(Duration::from_secs(60));
+    if let Ok(c) = reqwest::Certificate::from_pem(&pem) {
+        b = b.add_root_certificate(c);
+    }
+    match b.build() {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn submitted_code_leaves_no_trace() {
+    let tag = format!(
+        "{:x}",
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(7)
+    );
+    let in_content = format!("CANARYSRC{tag}");
+    let in_path = format!("CANARYPATH{tag}");
+    let in_rule = format!("CANARYRULE{tag}");
+    let canaries = [in_content.as_str(), in_path.as_str(), in_rule.as_str()];
+
+    let work = temp_dir();
+    let home = temp_dir();
+    let tmp = temp_dir();
+    let outside = temp_dir();
+    let cert = outside.path().join("cert.pem");
+    let log_path = outside.path().join("server.log");
+    let port = free_port();
+    let log = match std::fs::File::create(&log_path) {
+        Ok(f) => f,
+        Err(e) => panic!("{e}"),
+    };
+    let before = [
+        snapshot(work.path()),
+        snapshot(home.path()),
+        snapshot(tmp.path()),
+    ];
+    let child = Command::new(binary())
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--write-dev-cert",
+            &cert.display().to_string(),
+            "--keep-dumpable",
+            "--max-file-bytes",
+            "200000",
+            "--max-body-bytes",
+            "16000000",
+            "--deadline-ms",
+            "30",
+            "--keep-alive-secs",
+            "1",
+            "--body-timeout-secs",
+            "1",
+        ])
+        .current_dir(work.path())
+        .env("RUST_LOG", "trace")
+        .env("HOME", home.path())
+        .env("TMPDIR", tmp.path())
+        .stdout(log.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
+        .stderr(Stdio::from(log))
+        .spawn();
+    let Ok(child) = child else { panic!("spawn") };
+    let server = Running { child };
+    let pid = server.child.id();
+    let url = |p: &str| format!("https://localhost:{port}{p}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(cert.is_file() && client(&cert).get(url("/healthz")).send().is_ok()) {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    {
+        let http = client(&cert);
+        let post = |body: Vec<u8>| {
+            http.post(url("/v1/analyze"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .map(|r| {
+                    (
+                        r.status().as_u16(),
+                        r.json::<Value>().unwrap_or(Value::Null),
+                    )
+                })
+                .unwrap_or((0, Value::Null))
+        };
+        let code = format!("function {in_content}(x) {{ return eval(x + '{in_content}'); }}\n");
+        let ok = json!({"files": [{"path": format!("src/{in_path}.ts"), "content": code}]});
+        let (status, answer) = post(ok.to_string().into_bytes());
+        assert_eq!(status, 200);
+        assert!(
+            answer.to_string().contains(&in_content),
+            "the client gets its findings back"
+        );
+        // Bad JSON, with canaries in it.
+        assert_eq!(
+            post(
+                format!("{{\"files\": [{{\"path\": \"{in_path}\", \"content\": \"{in_content}")
+                    .into_bytes()
+            )
+            .0,
+            400
+        );
+        // Unknown language.
+        let unknown = json!({"files": [{"path": format!("{in_path}.cob"), "content": in_content}]});
+        assert_eq!(
+            post(unknown.to_string().into_bytes()).1["files"][0]["error"]["code"],
+            "unknown_language"
+        );
+        // Too large.
+        let big = json!({"files": [{"path": format!("{in_path}.py"), "content": format!("x = '{in_content}'\n").repeat(20_000)}]});
+        assert_eq!(
+            post(big.to_string().into_bytes()).1["files"][0]["error"]["code"],
+            "too_large"
+        );
+        // Deadline exceeded.
+        let file = format!("def f():\n    return '{in_content}'\n").repeat(4_000);
+        let files: Vec<Value> = (0..20)
+            .map(|i| json!({"path": format!("{in_path}{i}.py"), "content": file}))
+            .collect();
+        let (_, answer) = post(json!({"files": files}).to_string().into_bytes());
+        assert!(
+            answer.to_string().contains("deadline_exceeded"),
+            "no file ran out of time"
+        );
+        // An inline rule that does not compile.
+        let bad_rule = json!({"playbook": {"rules": [{"id": in_rule, "language": "python", "rule": {"regex": format!("({in_rule}")}}]}, "files": []});
+        assert_eq!(post(bad_rule.to_string().into_bytes()).0, 422);
+        // An inline rule that works.
+        let good_rule = json!({"playbook": {"rules": [{"id": in_rule, "language": "python", "message": in_rule, "rule": {"pattern": "print($A)"}}]}, "files": [{"path": "a.py", "content": format!("print('{in_content}')\n")}]});
+        assert_eq!(post(good_rule.to_string().into_bytes()).0, 200);
+    }
+    // Metrics carry no canary.
+    let metrics = client(&cert)
+        .get(url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    assert!(metrics.contains("volatile_requests_total"));
+    for c in canaries {
+        assert!(!metrics.contains(c), "canary {c} in /metrics");
+    }
+    // Let every connection close: the clients are gone and idle keep-alive is 1 s.
+    std::thread::sleep(Duration::from_secs(4));
+    let leaks = scan_memory(pid, &canaries);
+    assert!(
+        leaks.is_empty(),
+        "canaries left in the server's memory: {leaks:?}"
+    );
+
+    drop(server);
+    let printed = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        printed.contains("TRACE") || printed.contains("trace"),
+        "the log level was not trace"
+    );
+    for c in canaries {
+        assert!(!printed.contains(c), "canary {c} in the server's output");
+    }
+    let after = [
+        snapshot(work.path()),
+        snapshot(home.path()),
+        snapshot(tmp.path()),
+    ];
+    assert_eq!(
+        before, after,
+        "files were created or modified under the working directory, HOME or TMPDIR"
+    );
+}
+
+#[test]
+fn core_dumps_are_off_by_default() {
+    let port = free_port();
+    let dir = temp_dir();
+    let log_path = dir.path().join("log");
+    let log = match std::fs::File::create(&log_path) {
+        Ok(f) => f,
+        Err(e) => panic!("{e}"),
+    };
+    let child = Command::new(binary())
+        .args([
+            "serve",
+            "--plain-http",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn();
+    let Ok(child) = child else { panic!("spawn") };
+    let server = Running { child };
+    let pid = server.child.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+    let core: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        core.get(4..6),
+        Some(&["0", "0"][..]),
+        "soft and hard core limits: {core:?}"
+    );
+    drop(server);
+    // The process's own view after prctl (root can read any process's memory, so the
+    // kernel's answer to PR_GET_DUMPABLE is what the server logs).
+    let printed = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(printed.contains("dumpable=false"), "{printed}");
+}
