@@ -43,6 +43,7 @@ while len(lines) < 297:
         f"export function handler{i}(req: Request, res: Response) {{",
         f"  const filter: any = req.query.filter;",
         f"  if (filter == null) {{ res.status(400).send('missing filter'); return; }}",
+        f"  if (req.query.debug) {{ eval(String(req.query.debug)); }}",
         f"  res.json({{ ok: true, filter }});",
         f"}}",
         "",
