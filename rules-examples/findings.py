@@ -94,7 +94,14 @@ def main() -> None:
             if args.samples and n and status != "ok":
                 for f in samples[rid][:: max(1, n // args.samples)][: args.samples]:
                     print(f"{rid}\t{f['path']}:{f['range']['start']['line']}\t{f['message']}")
-    args.output.write_text("\n".join(lines) + "\n")
+    # Keep the hand-written review notes that follow the measured tables.
+    kept = ""
+    if args.output.exists():
+        old = args.output.read_text()
+        marker = "\n## Sampled for false positives"
+        if marker in old:
+            kept = old[old.index(marker):]
+    args.output.write_text("\n".join(lines) + "\n" + kept)
     print(f"wrote {args.output}")
 
 
