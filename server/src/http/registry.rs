@@ -150,3 +150,34 @@ pub fn combined_hash(playbooks: &[Arc<Playbook>]) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_playbooks_are_the_language_ones_unless_named() {
+        let Ok(all) = Registry::load(&PlaybookSource::Embedded, &[]) else {
+            panic!("embedded playbooks must compile")
+        };
+        assert_eq!(all.defaults(), ["java", "python", "typescript"]);
+        let Ok(one) = Registry::load(&PlaybookSource::Embedded, &["team-conventions".to_string()])
+        else {
+            panic!("team-conventions is served")
+        };
+        assert_eq!(one.defaults(), ["team-conventions"]);
+        assert_eq!(
+            one.default_set().1,
+            one.get("team-conventions")
+                .map(|p| p.hash.clone())
+                .unwrap_or_default()
+        );
+        let unknown = Registry::load(&PlaybookSource::Embedded, &["nope".to_string()]).err();
+        assert_eq!(
+            unknown,
+            Some(vec![
+                "--default-playbook `nope` is not a served playbook".to_string()
+            ])
+        );
+    }
+}
