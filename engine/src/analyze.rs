@@ -167,6 +167,18 @@ pub struct FileAnalysis {
 }
 
 impl FileAnalysis {
+    /// A file no rule applies to: not parsed, nothing found.
+    fn skipped() -> FileAnalysis {
+        FileAnalysis {
+            findings: Vec::new(),
+            error: None,
+            truncated: false,
+            parse_time: Duration::ZERO,
+            match_time: Duration::ZERO,
+            parsed: false,
+        }
+    }
+
     fn failed(path: &str, code: FileErrorCode, message: String) -> FileAnalysis {
         FileAnalysis {
             findings: Vec::new(),
@@ -213,7 +225,7 @@ fn analyze_unguarded(
     options: &AnalyzeOptions,
 ) -> FileAnalysis {
     let Some(rules) = set.langs.get(&lang) else {
-        return FileAnalysis::failed_none();
+        return FileAnalysis::skipped();
     };
     let applies: Vec<bool> = rules
         .rules
@@ -221,7 +233,7 @@ fn analyze_unguarded(
         .map(|r| r.rule.applies_to_path(path))
         .collect();
     if !applies.iter().any(|a| *a) {
-        return FileAnalysis::failed_none();
+        return FileAnalysis::skipped();
     }
     let (offset, text) = match source.strip_prefix(BOM) {
         Some(rest) => (BOM.len(), rest),
@@ -338,19 +350,6 @@ fn analyze_unguarded(
         parse_time,
         match_time: match_start.elapsed(),
         parsed: true,
-    }
-}
-
-impl FileAnalysis {
-    fn failed_none() -> FileAnalysis {
-        FileAnalysis {
-            findings: Vec::new(),
-            error: None,
-            truncated: false,
-            parse_time: Duration::ZERO,
-            match_time: Duration::ZERO,
-            parsed: false,
-        }
     }
 }
 

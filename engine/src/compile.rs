@@ -47,14 +47,14 @@ impl GlobalUtils {
             .rule
             .clone()
             .ok_or_else(|| RuleError::new(ErrorKind::Missing("rule")))?;
-        self.utils
-            .insert(spec.id.clone(), GlobalUtil { languages, rule });
         for (name, rule) in spec.utils.iter().flatten() {
             self.utils.entry(name.clone()).or_insert(GlobalUtil {
-                languages: languages_of(spec)?,
+                languages: languages.clone(),
                 rule: rule.clone(),
             });
         }
+        self.utils
+            .insert(spec.id.clone(), GlobalUtil { languages, rule });
         Ok(())
     }
 

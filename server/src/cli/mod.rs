@@ -4,6 +4,7 @@
 //! (test), 2 usage or rule errors.
 
 mod catalog;
+mod project;
 mod rules;
 mod scan;
 mod test;

@@ -13,8 +13,9 @@ use volatile_engine::finding::{FileError, FileErrorCode, Finding, Severity, Stat
 use volatile_engine::report::{Report, RuleMeta, json, sarif, text};
 use volatile_grammars::Lang;
 
+use super::project::ProjectConfig;
 use super::{FailOn, Format, ScanArgs};
-use crate::sources::{ProjectConfig, RuleSources};
+use crate::sources::RuleSources;
 
 /// Files above this size are reported as `too_large` rather than read.
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
