@@ -9,6 +9,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
@@ -113,6 +115,41 @@ fn client(cert: &Path) -> reqwest::blocking::Client {
     }
 }
 
+/// Announces a body, sends half of it (canaries included), then fails the upload: the
+/// client drops the connection mid-body.
+fn cut_off_mid_body(http: &reqwest::blocking::Client, url: &str, canary: &str) {
+    struct HalfThenFail {
+        data: Vec<u8>,
+        at: usize,
+    }
+    impl Read for HalfThenFail {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let half = self.data.len() / 2;
+            if self.at >= half {
+                return Err(std::io::Error::other("client gave up"));
+            }
+            let n = buf.len().min(half - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+    let code = format!("function {canary}() {{ return '{canary}'; }}\n").repeat(2_000);
+    let data = json!({"files": [{"path": format!("{canary}.ts"), "content": code}]})
+        .to_string()
+        .into_bytes();
+    let len = data.len() as u64;
+    let sent = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(reqwest::blocking::Body::sized(
+            HalfThenFail { data, at: 0 },
+            len,
+        ))
+        .send();
+    assert!(sent.is_err(), "the cut-off upload got an answer: {sent:?}");
+}
+
 #[test]
 fn submitted_code_leaves_no_trace() {
     let tag = format!(
@@ -125,7 +162,14 @@ fn submitted_code_leaves_no_trace() {
     let in_content = format!("CANARYSRC{tag}");
     let in_path = format!("CANARYPATH{tag}");
     let in_rule = format!("CANARYRULE{tag}");
-    let canaries = [in_content.as_str(), in_path.as_str(), in_rule.as_str()];
+    // The cut-off request has canaries of its own, so a leak there is told apart.
+    let in_cut = format!("CANARYCUT{tag}");
+    let canaries = [
+        in_content.as_str(),
+        in_path.as_str(),
+        in_rule.as_str(),
+        in_cut.as_str(),
+    ];
 
     let work = temp_dir();
     let home = temp_dir();
@@ -240,6 +284,8 @@ fn submitted_code_leaves_no_trace() {
         let good_rule = json!({"playbook": {"rules": [{"id": in_rule, "language": "python", "message": in_rule, "rule": {"pattern": "print($A)"}}]}, "files": [{"path": "a.py", "content": format!("print('{in_content}')\n")}]});
         assert_eq!(post(good_rule.to_string().into_bytes()).0, 200);
     }
+    // A request cut off mid-body: the client sends half of what it announced, then fails.
+    cut_off_mid_body(&client(&cert), &url("/v1/analyze"), &in_cut);
     // Metrics carry no canary.
     let metrics = client(&cert)
         .get(url("/metrics"))
@@ -256,6 +302,56 @@ fn submitted_code_leaves_no_trace() {
     assert!(
         leaks.is_empty(),
         "canaries left in the server's memory: {leaks:?}"
+    );
+    // The same scan while other clients keep the server busy on other connections.
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let others: Vec<_> = (0..3)
+        .map(|i| {
+            let (stop, served, http, url) = (
+                stop.clone(),
+                served.clone(),
+                client(&cert),
+                url("/v1/analyze"),
+            );
+            std::thread::spawn(move || {
+                let code = format!("def other{i}(x):\n    return eval(x)\n").repeat(200);
+                let body = json!({"files": [{"path": "other.py", "content": code}]}).to_string();
+                while !stop.load(Ordering::Relaxed) {
+                    let ok = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .is_ok_and(|r| r.status().is_success());
+                    if ok {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let busy = Instant::now();
+    while served.load(Ordering::Relaxed) < 10 {
+        assert!(
+            busy.elapsed() < Duration::from_secs(30),
+            "the other clients got no answers"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let leaks = scan_memory(pid, &canaries);
+    let during = served.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    for t in others {
+        let _ = t.join();
+    }
+    assert!(
+        leaks.is_empty(),
+        "canaries in the server's memory while it served others: {leaks:?}"
+    );
+    assert!(
+        served.load(Ordering::Relaxed) > during,
+        "the server stopped serving during the scan"
     );
 
     drop(server);
@@ -278,35 +374,69 @@ fn submitted_code_leaves_no_trace() {
     );
 }
 
-#[test]
-fn core_dumps_are_off_by_default() {
+/// The uid of the process running this test.
+fn own_uid() -> u32 {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(u32::MAX)
+}
+
+/// Starts `volatile serve` as an unprivileged user: itself when the test is not root,
+/// `nobody` (through `setpriv`) when it is, since root's `/proc` files are root's either way.
+/// Returns the server, the uid it runs as and its log path.
+fn serve_unprivileged(extra: &[&str], dir: &Path) -> (Running, u32, PathBuf) {
     let port = free_port();
-    let dir = temp_dir();
-    let log_path = dir.path().join("log");
+    let log_path = dir.join("log");
     let log = match std::fs::File::create(&log_path) {
         Ok(f) => f,
         Err(e) => panic!("{e}"),
     };
-    let child = Command::new(binary())
-        .args([
-            "serve",
-            "--plain-http",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .current_dir(dir.path())
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--plain-http", "--addr", &addr];
+    args.extend_from_slice(extra);
+    let (mut cmd, uid) = if own_uid() == 0 {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(binary());
+        (cmd, 65534)
+    } else {
+        (Command::new(binary()), own_uid())
+    };
+    let child = cmd
+        .args(&args)
+        .current_dir("/")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
         .spawn();
-    let Ok(child) = child else { panic!("spawn") };
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start the server: {e}"),
+    };
     let server = Running { child };
-    let pid = server.child.id();
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        assert!(Instant::now() < deadline, "server did not start: {log}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (server, uid, log_path)
+}
+
+/// The owner of `/proc/<pid>`'s files: the process's own uid when it is dumpable, root
+/// when it is not (proc(5)).
+fn proc_owner(pid: u32) -> u32 {
+    match std::fs::metadata(format!("/proc/{pid}/status")) {
+        Ok(m) => std::os::unix::fs::MetadataExt::uid(&m),
+        Err(e) => panic!("cannot stat /proc/{pid}/status: {e}"),
+    }
+}
+
+#[test]
+fn core_dumps_are_off_by_default() {
+    let dir = temp_dir();
+    let (server, uid, log_path) = serve_unprivileged(&[], dir.path());
+    let pid = server.child.id();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
     let core: Vec<&str> = limits
         .lines()
@@ -318,9 +448,18 @@ fn core_dumps_are_off_by_default() {
         Some(&["0", "0"][..]),
         "soft and hard core limits: {core:?}"
     );
+    assert_ne!(uid, 0, "the server must run unprivileged for this check");
+    assert_eq!(
+        proc_owner(pid),
+        0,
+        "the server (uid {uid}) is dumpable: its /proc files are not root's"
+    );
     drop(server);
-    // The process's own view after prctl (root can read any process's memory, so the
-    // kernel's answer to PR_GET_DUMPABLE is what the server logs).
     let printed = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(printed.contains("dumpable=false"), "{printed}");
+
+    // The control: with --keep-dumpable the same check sees the server's own uid.
+    let dir = temp_dir();
+    let (server, uid, _) = serve_unprivileged(&["--keep-dumpable"], dir.path());
+    assert_eq!(proc_owner(server.child.id()), uid);
 }
