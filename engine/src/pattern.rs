@@ -240,15 +240,37 @@ impl Pattern {
         out
     }
 
-    /// The literal texts every match must contain (named terminal nodes), for prefiltering.
+    /// The literal texts every match must contain, for prefiltering: the named terminal
+    /// nodes, whose text is compared exactly in every strictness but `signature`.
     pub fn literals(&self) -> Vec<&str> {
         let mut out = Vec::new();
+        if self.strictness == Strictness::Signature {
+            return out;
+        }
         let mut stack = vec![&self.root];
         while let Some(n) = stack.pop() {
             match n {
                 PNode::Terminal {
                     text, named: true, ..
                 } if !text.is_empty() => out.push(&**text),
+                PNode::Internal { children, .. } => stack.extend(children.iter()),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The single-node metavariables every match binds: those no strictness lets the
+    /// matcher skip (`$A` always; `$$A` only in `smart` and `cst`).
+    pub fn surely_bound(&self) -> Vec<Arc<str>> {
+        let skips_unnamed = !matches!(self.strictness, Strictness::Smart | Strictness::Cst);
+        let mut out = Vec::new();
+        let mut stack = vec![&self.root];
+        while let Some(n) = stack.pop() {
+            match n {
+                PNode::MetaVar(MetaVar::Capture(name, named)) if *named || !skips_unnamed => {
+                    out.push(name.clone())
+                }
                 PNode::Internal { children, .. } => stack.extend(children.iter()),
                 _ => {}
             }
