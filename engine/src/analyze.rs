@@ -13,9 +13,11 @@ use crate::finding::{ByteRange, FileError, FileErrorCode, Finding, Fix, Severity
 use crate::fingerprint::fingerprint;
 use crate::kinds::{ERROR_KIND, LangInfo};
 use crate::matcher::MatchCx;
+use crate::memo::Memo;
 use crate::metavar::Env;
 use crate::playbook::Playbook;
 use crate::position::LineIndex;
+use crate::prefilter::{Prefilter, requirement};
 use crate::transform::{apply_transforms, constraints_hold};
 use crate::tree::{NodeId, ParseError, SyntaxTree, parse_ts};
 
@@ -54,6 +56,10 @@ struct LangRules {
     error_kind: Vec<u32>,
     any_kind: Vec<u32>,
     queries: Vec<u32>,
+    /// Kinds where some query's matches may start (by kind id).
+    query_roots: Vec<bool>,
+    /// The literals the rules need, in one automaton.
+    prefilter: Option<Prefilter>,
 }
 
 /// The rules of some playbooks, indexed for analysis. Build once, share read-only.
@@ -96,7 +102,15 @@ impl RuleSet {
                 let i = i as u32;
                 let rule = active.lang_rule();
                 match (&rule.finder, &rule.kinds) {
-                    (Finder::Query(_), _) => lr.queries.push(i),
+                    (Finder::Query(q), _) => {
+                        lr.queries.push(i);
+                        for &k in q.root_kinds().unwrap_or(&[]) {
+                            if lr.query_roots.len() <= k as usize {
+                                lr.query_roots.resize(k as usize + 1, false);
+                            }
+                            lr.query_roots[k as usize] = true;
+                        }
+                    }
                     (Finder::Rule(_), None) => lr.any_kind.push(i),
                     (Finder::Rule(_), Some(kinds)) => {
                         for &k in kinds {
@@ -109,6 +123,13 @@ impl RuleSet {
                     }
                 }
             }
+            let requirements: Vec<_> = lr
+                .rules
+                .iter()
+                .map(|r| requirement(r.lang_rule()))
+                .collect();
+            let prefilter = Prefilter::new(&requirements);
+            lr.prefilter = (!prefilter.is_trivial()).then_some(prefilter);
         }
         RuleSet { langs }
     }
@@ -138,6 +159,12 @@ pub struct AnalyzeOptions {
     pub deadline: Option<Instant>,
     /// Keep at most this many findings; more set `truncated`.
     pub max_findings: usize,
+    /// Skip the rules whose literals the file lacks (and the file, when that is all of
+    /// them). Off only to measure the prefilter or to check it changes nothing.
+    pub prefilter: bool,
+    /// Measure the time each rule takes ([`FileAnalysis::rule_times`]); costs a clock
+    /// read per rule and node.
+    pub time_rules: bool,
 }
 
 impl Default for AnalyzeOptions {
@@ -145,6 +172,8 @@ impl Default for AnalyzeOptions {
         AnalyzeOptions {
             deadline: None,
             max_findings: usize::MAX,
+            prefilter: true,
+            time_rules: false,
         }
     }
 }
@@ -164,33 +193,44 @@ pub struct FileAnalysis {
     pub match_time: Duration,
     /// Whether the file was parsed (false when no rule applied).
     pub parsed: bool,
+    /// Rules of the file's language that ran on it.
+    pub rules_run: usize,
+    /// Rules of the file's language that the prefilter skipped: the file lacks their
+    /// literals.
+    pub rules_prefiltered: usize,
+    /// With [`AnalyzeOptions::time_rules`]: time per rule, by index into
+    /// [`RuleSet::rules`] of the file's language (rules that ran only).
+    pub rule_times: Vec<(usize, Duration)>,
 }
 
 impl FileAnalysis {
     /// A file no rule applies to: not parsed, nothing found.
-    fn skipped() -> FileAnalysis {
+    fn skipped(rules_prefiltered: usize) -> FileAnalysis {
         FileAnalysis {
-            findings: Vec::new(),
-            error: None,
-            truncated: false,
-            parse_time: Duration::ZERO,
-            match_time: Duration::ZERO,
-            parsed: false,
+            rules_prefiltered,
+            ..FileAnalysis::failed_quietly(None)
         }
     }
 
     fn failed(path: &str, code: FileErrorCode, message: String) -> FileAnalysis {
+        FileAnalysis::failed_quietly(Some(FileError {
+            path: path.to_string(),
+            code,
+            message,
+        }))
+    }
+
+    fn failed_quietly(error: Option<FileError>) -> FileAnalysis {
         FileAnalysis {
             findings: Vec::new(),
-            error: Some(FileError {
-                path: path.to_string(),
-                code,
-                message,
-            }),
+            error,
             truncated: false,
             parse_time: Duration::ZERO,
             match_time: Duration::ZERO,
             parsed: false,
+            rules_run: 0,
+            rules_prefiltered: 0,
+            rule_times: Vec::new(),
         }
     }
 }
@@ -225,15 +265,23 @@ fn analyze_unguarded(
     options: &AnalyzeOptions,
 ) -> FileAnalysis {
     let Some(rules) = set.langs.get(&lang) else {
-        return FileAnalysis::skipped();
+        return FileAnalysis::skipped(0);
     };
-    let applies: Vec<bool> = rules
+    let mut applies: Vec<bool> = rules
         .rules
         .iter()
         .map(|r| r.rule.applies_to_path(path))
         .collect();
-    if !applies.iter().any(|a| *a) {
-        return FileAnalysis::skipped();
+    let mut rules_prefiltered = 0;
+    if options.prefilter
+        && let Some(prefilter) = &rules.prefilter
+        && applies.iter().any(|a| *a)
+    {
+        rules_prefiltered = prefilter.filter(source, &mut applies);
+    }
+    let rules_run = applies.iter().filter(|a| **a).count();
+    if rules_run == 0 {
+        return FileAnalysis::skipped(rules_prefiltered);
     }
     let (offset, text) = match source.strip_prefix(BOM) {
         Some(rest) => (BOM.len(), rest),
@@ -264,16 +312,45 @@ fn analyze_unguarded(
             );
         }
     };
+    let mut times = options
+        .time_rules
+        .then(|| vec![Duration::ZERO; rules.rules.len()]);
+    let run_queries = rules.queries.iter().any(|&i| applies[i as usize]);
+    let mut query_roots = Vec::new();
+    let tree = SyntaxTree::from_ts_collecting(
+        lang,
+        text,
+        &ts_tree,
+        if run_queries { &rules.query_roots } else { &[] },
+        &mut query_roots,
+    );
     let query_matches: Vec<(u32, Vec<crate::query::QueryMatch>)> = rules
         .queries
         .iter()
         .filter(|&&i| applies[i as usize])
         .filter_map(|&i| match &rules.rules[i as usize].lang_rule().finder {
-            Finder::Query(q) => Some((i, q.run(&ts_tree, text))),
+            Finder::Query(q) => {
+                let start = times.is_some().then(Instant::now);
+                let matches = match q.root_kinds() {
+                    Some(kinds) => {
+                        let at: Vec<_> = query_roots
+                            .iter()
+                            .filter(|n| kinds.contains(&n.kind_id()))
+                            .copied()
+                            .collect();
+                        q.run_at(&at, text)
+                    }
+                    None => q.run(&ts_tree, text),
+                };
+                if let (Some(times), Some(start)) = (times.as_mut(), start) {
+                    times[i as usize] += start.elapsed();
+                }
+                Some((i, matches))
+            }
             Finder::Rule(_) => None,
         })
         .collect();
-    let tree = SyntaxTree::from_ts(lang, text, &ts_tree);
+    drop(query_roots);
     drop(ts_tree);
     let parse_time = parse_start.elapsed();
 
@@ -287,6 +364,7 @@ fn analyze_unguarded(
         findings: Vec::new(),
     };
     let empty: Vec<u32> = Vec::new();
+    let memo = Memo::new();
     for node in 0..tree.len() as NodeId {
         if node % 1024 == 0 && options.deadline.is_some_and(|d| Instant::now() >= d) {
             return FileAnalysis::failed(
@@ -310,10 +388,14 @@ fn analyze_unguarded(
             let Finder::Rule(rule) = &lr.finder else {
                 continue;
             };
-            let cx = MatchCx::new(&tree, &lr.utils);
+            let cx = MatchCx::with_memo(&tree, &lr.utils, &memo);
             let mut env = Env::new();
+            let start = times.is_some().then(Instant::now);
             if rule.matches(&cx, node, &mut env) && constraints_hold(&lr.constraints, &cx, &env) {
                 collector.report(active, &cx, node, env);
+            }
+            if let (Some(times), Some(start)) = (times.as_mut(), start) {
+                times[i as usize] += start.elapsed();
             }
         }
     }
@@ -350,6 +432,16 @@ fn analyze_unguarded(
         parse_time,
         match_time: match_start.elapsed(),
         parsed: true,
+        rules_run,
+        rules_prefiltered,
+        rule_times: times
+            .map(|t| {
+                t.into_iter()
+                    .enumerate()
+                    .filter(|&(i, _)| applies[i])
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

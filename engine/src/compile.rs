@@ -677,6 +677,7 @@ impl<'a> RuleCompiler<'a> {
             rule,
             stop_by,
             field,
+            env_free: std::sync::OnceLock::new(),
         })
     }
 

@@ -6,9 +6,11 @@
 //! keys, then relational keys, so that captures made by `pattern` constrain `has`.
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 
 use regex::Regex;
 
+use crate::memo::{Direction, Memo, chain_has, env_free, has_descendant};
 use crate::metavar::Env;
 use crate::pattern::Pattern;
 use crate::tree::{NodeId, SyntaxTree};
@@ -64,6 +66,20 @@ pub struct Relation {
     pub stop_by: StopBy,
     /// For `inside`/`has`: the field the related node hangs in.
     pub field: Option<u16>,
+    /// Whether `rule` captures no metavariable (so its search may be memoised); settled
+    /// on first use.
+    pub env_free: OnceLock<bool>,
+}
+
+impl Relation {
+    /// The memo tables to use for a `stopBy: end` search, if it may be memoised.
+    fn memo<'m>(&self, cx: &MatchCx<'m, '_>) -> Option<&'m Memo> {
+        let memo = cx.memo?;
+        let free = *self
+            .env_free
+            .get_or_init(|| env_free(&self.rule, cx.utils, 0));
+        free.then_some(memo)
+    }
 }
 
 /// `nthChild`.
@@ -111,6 +127,8 @@ pub struct MatchCx<'a, 's> {
     depth: Cell<u32>,
     /// Set when a match was abandoned for nesting too deep.
     pub too_deep: Cell<bool>,
+    /// Per-tree tables for memoised relational searches, if the caller keeps them.
+    pub memo: Option<&'a Memo>,
 }
 
 impl<'a, 's> MatchCx<'a, 's> {
@@ -121,12 +139,24 @@ impl<'a, 's> MatchCx<'a, 's> {
             utils,
             depth: Cell::new(0),
             too_deep: Cell::new(false),
+            memo: None,
+        }
+    }
+
+    /// A context that memoises relational searches in `memo` (one per tree).
+    pub fn with_memo(tree: &'a SyntaxTree<'s>, utils: &'a [Rule], memo: &'a Memo) -> Self {
+        MatchCx {
+            memo: Some(memo),
+            ..MatchCx::new(tree, utils)
         }
     }
 
     /// The same tree with other utils (a rewriter's or another rule's).
     pub fn with_utils<'b>(&'b self, utils: &'b [Rule]) -> MatchCx<'b, 's> {
-        MatchCx::new(self.tree, utils)
+        MatchCx {
+            memo: self.memo,
+            ..MatchCx::new(self.tree, utils)
+        }
     }
 }
 
@@ -147,6 +177,11 @@ impl Rule {
             Rule::Has(rel) => has(rel, cx, node, env),
             Rule::Precedes(rel) => {
                 let next = tree.next_sibling(node);
+                if let (StopBy::End, Some(memo)) = (&rel.stop_by, rel.memo(cx)) {
+                    return chain_has(memo, &rel.rule, cx, Direction::Right, next, |n| {
+                        tree.next_sibling(n)
+                    });
+                }
                 find(
                     &rel.stop_by,
                     cx,
@@ -158,6 +193,11 @@ impl Rule {
             }
             Rule::Follows(rel) => {
                 let prev = tree.prev_sibling(node);
+                if let (StopBy::End, Some(memo)) = (&rel.stop_by, rel.memo(cx)) {
+                    return chain_has(memo, &rel.rule, cx, Direction::Left, prev, |n| {
+                        tree.prev_sibling(n)
+                    });
+                }
                 find(
                     &rel.stop_by,
                     cx,
@@ -283,6 +323,12 @@ fn find(
 fn inside(rel: &Relation, cx: &MatchCx<'_, '_>, node: NodeId, env: &mut Env) -> bool {
     let tree = cx.tree;
     let Some(field) = rel.field else {
+        if let (StopBy::End, Some(memo)) = (&rel.stop_by, rel.memo(cx)) {
+            let parent = tree.parent(node);
+            return chain_has(memo, &rel.rule, cx, Direction::Up, parent, |n| {
+                tree.parent(n)
+            });
+        }
         return find(
             &rel.stop_by,
             cx,
@@ -345,7 +391,10 @@ fn has(rel: &Relation, cx: &MatchCx<'_, '_>, node: NodeId, env: &mut Env) -> boo
     }
     match &rel.stop_by {
         StopBy::Neighbor => tree.children(node).any(|n| rel.rule.matches(cx, n, env)),
-        StopBy::End => tree.descendants(node).any(|n| rel.rule.matches(cx, n, env)),
+        StopBy::End => match rel.memo(cx) {
+            Some(memo) => has_descendant(memo, &rel.rule, cx, node),
+            None => tree.descendants(node).any(|n| rel.rule.matches(cx, n, env)),
+        },
         StopBy::Rule(stop) => {
             // Pre-order over the descendants, not entering nodes that match the stop rule
             // (which are themselves still tested).

@@ -4,6 +4,12 @@
 //! metavariable `$NAME` (upper-cased) for messages and fixes. The text predicates
 //! `#eq?`, `#not-eq?`, `#match?`, `#not-match?` and `#any-of?` are evaluated by
 //! tree-sitter itself.
+//!
+//! Running a query over a whole tree costs about half a parse. So when every pattern of a
+//! query starts with a node of a known kind (the usual `(default_parameter ...)` shape),
+//! the query runs only at the nodes of those kinds, anchored there (a maximum start depth
+//! of 0); other queries (wildcards, sibling sequences, quantified roots) run over the
+//! whole tree.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -13,6 +19,7 @@ use volatile_grammars::Lang;
 
 use crate::document::KeyPath;
 use crate::error::{ErrorKind, RuleError};
+use crate::kinds::LangInfo;
 
 /// A compiled query rule.
 #[derive(Debug)]
@@ -21,6 +28,8 @@ pub struct QueryRule {
     match_capture: u32,
     /// (capture index, metavariable name) of the other captures.
     captures: Vec<(u32, Arc<str>)>,
+    /// The kinds every match's first node has, when the source says so plainly.
+    root_kinds: Option<Vec<u16>>,
 }
 
 /// One match of a query: the reported node's range and kind, and the other captures.
@@ -65,18 +74,48 @@ impl QueryRule {
                 )
             })
             .collect();
+        let root_kinds = root_kinds(source, LangInfo::of(lang));
         Ok(QueryRule {
             query,
             match_capture,
             captures,
+            root_kinds,
         })
+    }
+
+    /// The kinds of the nodes where every match starts, if known: [`QueryRule::run_at`]
+    /// need only be called at nodes of these kinds.
+    pub fn root_kinds(&self) -> Option<&[u16]> {
+        self.root_kinds.as_deref()
     }
 
     /// Runs the query over a whole tree.
     pub fn run(&self, tree: &tree_sitter::Tree, source: &str) -> Vec<QueryMatch> {
-        let mut cursor = tree_sitter::QueryCursor::new();
-        let mut matches = cursor.matches(&self.query, tree.root_node(), source.as_bytes());
         let mut out = Vec::new();
+        let mut cursor = tree_sitter::QueryCursor::new();
+        self.collect(&mut cursor, tree.root_node(), source, &mut out);
+        out
+    }
+
+    /// Runs the query at each of `nodes`, for matches that start at the node itself.
+    pub fn run_at(&self, nodes: &[tree_sitter::Node<'_>], source: &str) -> Vec<QueryMatch> {
+        let mut out = Vec::new();
+        let mut cursor = tree_sitter::QueryCursor::new();
+        cursor.set_max_start_depth(Some(0));
+        for &node in nodes {
+            self.collect(&mut cursor, node, source, &mut out);
+        }
+        out
+    }
+
+    fn collect(
+        &self,
+        cursor: &mut tree_sitter::QueryCursor,
+        node: tree_sitter::Node<'_>,
+        source: &str,
+        out: &mut Vec<QueryMatch>,
+    ) {
+        let mut matches = cursor.matches(&self.query, node, source.as_bytes());
         while let Some(m) = matches.next() {
             let Some(target) = m.captures().iter().find(|c| c.index == self.match_capture) else {
                 continue;
@@ -95,6 +134,306 @@ impl QueryRule {
                 captures,
             });
         }
-        out
+    }
+}
+
+/// The kinds of the first node of every top-level pattern of a query, or `None` when a
+/// pattern may start anywhere or is not a single node: `_`, `(_)`, a sibling sequence, a
+/// quantified root, an escape in a literal, anything this reader does not follow.
+fn root_kinds(source: &str, info: &LangInfo) -> Option<Vec<u16>> {
+    let mut reader = Reader {
+        bytes: source.as_bytes(),
+        at: 0,
+    };
+    let mut kinds = Vec::new();
+    loop {
+        reader.skip_space();
+        if reader.at >= reader.bytes.len() {
+            break;
+        }
+        kinds.extend(reader.pattern_roots(info)?);
+        // Captures after the pattern; a quantifier makes it a sequence.
+        loop {
+            reader.skip_space();
+            match reader.peek() {
+                Some(b'@') => {
+                    reader.at += 1;
+                    reader.word();
+                }
+                Some(b'+' | b'*' | b'?') => return None,
+                _ => break,
+            }
+        }
+    }
+    if kinds.is_empty() {
+        return None;
+    }
+    kinds.sort_unstable();
+    kinds.dedup();
+    Some(kinds)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while let Some(b) = self.peek() {
+            if b.is_ascii_whitespace() {
+                self.at += 1;
+            } else if b == b';' {
+                while self.peek().is_some_and(|b| b != b'\n') {
+                    self.at += 1;
+                }
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn word(&mut self) -> &str {
+        let start = self.at;
+        while self.peek().is_some_and(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b'?' | b'!' | b'#')
+        }) {
+            self.at += 1;
+        }
+        std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or("")
+    }
+
+    /// Skips one balanced `(...)`/`[...]` group or string; false if unbalanced.
+    fn skip_item(&mut self) -> bool {
+        let mut depth = 0usize;
+        loop {
+            match self.peek() {
+                None => return false,
+                Some(b'"') => {
+                    if self.string().is_none() {
+                        return false;
+                    }
+                    if depth == 0 {
+                        return true;
+                    }
+                    continue;
+                }
+                Some(b';') => self.skip_space(),
+                Some(b'(' | b'[') => {
+                    depth += 1;
+                    self.at += 1;
+                }
+                Some(b')' | b']') => {
+                    if depth == 0 {
+                        return false;
+                    }
+                    depth -= 1;
+                    self.at += 1;
+                    if depth == 0 {
+                        return true;
+                    }
+                }
+                Some(_) => {
+                    self.at += 1;
+                    if depth == 0 {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A string literal without escapes.
+    fn string(&mut self) -> Option<&str> {
+        let start = self.at + 1;
+        let mut end = start;
+        loop {
+            match self.bytes.get(end)? {
+                b'"' => break,
+                b'\\' => return None,
+                _ => end += 1,
+            }
+        }
+        self.at = end + 1;
+        std::str::from_utf8(&self.bytes[start..end]).ok()
+    }
+
+    /// The root kinds of the pattern at the reader, which it passes.
+    fn pattern_roots(&mut self, info: &LangInfo) -> Option<Vec<u16>> {
+        match self.peek()? {
+            b'"' => {
+                let text = self.string()?;
+                let id = info.lang().ts_language().id_for_node_kind(text, false);
+                (id != 0).then(|| vec![id])
+            }
+            b'[' => {
+                self.at += 1;
+                let mut out = Vec::new();
+                loop {
+                    self.skip_space();
+                    match self.peek()? {
+                        b']' => {
+                            self.at += 1;
+                            return (!out.is_empty()).then_some(out);
+                        }
+                        _ => {
+                            out.extend(self.pattern_roots(info)?);
+                            self.skip_space();
+                            while self.peek() == Some(b'@') {
+                                self.at += 1;
+                                self.word();
+                                self.skip_space();
+                            }
+                            if matches!(self.peek(), Some(b'+' | b'*' | b'?')) {
+                                return None;
+                            }
+                        }
+                    }
+                }
+            }
+            b'(' => {
+                self.at += 1;
+                self.skip_space();
+                match self.peek()? {
+                    // A group: one pattern and predicates, or a sequence (not followed).
+                    b'(' | b'[' | b'"' => {
+                        let roots = self.pattern_roots(info)?;
+                        loop {
+                            self.skip_space();
+                            match self.peek()? {
+                                b')' => {
+                                    self.at += 1;
+                                    return Some(roots);
+                                }
+                                b'@' => {
+                                    self.at += 1;
+                                    self.word();
+                                }
+                                b'(' if self.bytes.get(self.at + 1) == Some(&b'#') => {
+                                    if !self.skip_item() {
+                                        return None;
+                                    }
+                                }
+                                _ => return None,
+                            }
+                        }
+                    }
+                    _ => {
+                        let name = self.word().to_string();
+                        if name.is_empty() || name == "_" || name.contains('/') || name == "MISSING"
+                        {
+                            return None;
+                        }
+                        let kinds = info.kinds_for(&name)?;
+                        // The rest of the node pattern.
+                        let mut depth = 1usize;
+                        while depth > 0 {
+                            match self.peek()? {
+                                b'"' => {
+                                    self.string()?;
+                                }
+                                b';' => self.skip_space(),
+                                b'(' | b'[' => {
+                                    depth += 1;
+                                    self.at += 1;
+                                }
+                                b')' | b']' => {
+                                    depth -= 1;
+                                    self.at += 1;
+                                }
+                                _ => self.at += 1,
+                            }
+                        }
+                        Some(kinds)
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roots(lang: Lang, source: &str) -> Option<Vec<&'static str>> {
+        let info = LangInfo::of(lang);
+        root_kinds(source, info).map(|ks| {
+            let mut names: Vec<&'static str> = ks.iter().map(|&k| info.kind_name(k)).collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        })
+    }
+
+    #[test]
+    fn root_kinds_of_plain_patterns() {
+        let q = "; mutable defaults\n(default_parameter\n  name: (identifier) @p\n  value: [(list) (dictionary)]) @match\n(typed_default_parameter value: (list)) @match\n";
+        assert_eq!(
+            roots(Lang::Python, q),
+            Some(vec!["default_parameter", "typed_default_parameter"])
+        );
+        let q = "((call function: (identifier) @f) @match (#eq? @f \"eval\"))";
+        assert_eq!(roots(Lang::Python, q), Some(vec!["call"]));
+        let q = "[(call) (attribute)] @match";
+        assert_eq!(roots(Lang::Python, q), Some(vec!["attribute", "call"]));
+        let q = "\"lambda\" @match";
+        assert_eq!(roots(Lang::Python, q), Some(vec!["lambda"]));
+    }
+
+    #[test]
+    fn queries_that_may_start_anywhere_run_over_the_tree() {
+        for q in [
+            "(_) @match",
+            "_ @match",
+            "((comment) (function_definition)) @match",
+            "(comment)+ @match",
+            "(nonexistent_kind) @match",
+            "((call) @match (call))",
+        ] {
+            assert_eq!(roots(Lang::Python, q), None, "{q}");
+        }
+    }
+
+    #[test]
+    fn anchored_runs_find_what_whole_tree_runs_find() {
+        let q = "(default_parameter name: (identifier) @param value: [(list) (dictionary)]) @match";
+        let Ok(rule) = QueryRule::new(q, Lang::Python) else {
+            panic!("query")
+        };
+        let source = "def f(a=[], b={}, c=1):\n    def g(d=[]): pass\n";
+        let Ok(tree) = crate::tree::parse_ts(Lang::Python, source, None) else {
+            panic!("parse")
+        };
+        let whole: Vec<_> = rule
+            .run(&tree, source)
+            .into_iter()
+            .map(|m| m.range)
+            .collect();
+        let Some(kinds) = rule.root_kinds() else {
+            panic!("no root kinds")
+        };
+        let mut nodes = Vec::new();
+        let mut stack = vec![tree.root_node()];
+        while let Some(n) = stack.pop() {
+            if kinds.contains(&n.kind_id()) {
+                nodes.push(n);
+            }
+            let mut c = n.walk();
+            stack.extend(n.children(&mut c));
+        }
+        nodes.sort_by_key(|n| n.start_byte());
+        let anchored: Vec<_> = rule
+            .run_at(&nodes, source)
+            .into_iter()
+            .map(|m| m.range)
+            .collect();
+        assert_eq!(whole.len(), 3);
+        assert_eq!(whole, anchored);
     }
 }

@@ -86,6 +86,19 @@ pub fn run_case(rule: &Arc<CompiledRule>, kind: CaseKind, code: &str) -> Result<
         if let Some(e) = result.error {
             return Err(format!("{lang}: {}", e.message));
         }
+        // Every case also checks the prefilter: it may only skip what cannot match.
+        let unfiltered = AnalyzeOptions {
+            prefilter: false,
+            ..AnalyzeOptions::default()
+        };
+        let full = analyze(&set, &path, lang, code, &unfiltered);
+        if full.findings.len() != result.findings.len() {
+            return Err(format!(
+                "{lang}: the literal prefilter changed the findings ({} with it, {} without): an engine bug, please report it",
+                result.findings.len(),
+                full.findings.len()
+            ));
+        }
         let count = result.findings.len();
         match kind {
             CaseKind::Valid if count > 0 => {

@@ -136,6 +136,18 @@ impl<'s> SyntaxTree<'s> {
 
     /// Flattens a tree-sitter tree of `source`.
     pub fn from_ts(lang: Lang, source: &'s str, tree: &tree_sitter::Tree) -> SyntaxTree<'s> {
+        SyntaxTree::from_ts_collecting(lang, source, tree, &[], &mut Vec::new())
+    }
+
+    /// [`SyntaxTree::from_ts`], also collecting into `out` the tree-sitter nodes whose kind
+    /// id is marked in `wanted`, in pre-order.
+    pub fn from_ts_collecting<'t>(
+        lang: Lang,
+        source: &'s str,
+        tree: &'t tree_sitter::Tree,
+        wanted: &[bool],
+        out: &mut Vec<tree_sitter::Node<'t>>,
+    ) -> SyntaxTree<'s> {
         let root = tree.root_node();
         let mut nodes: Vec<NodeData> = Vec::with_capacity(source.len() / 4 + 16);
         let mut cursor = root.walk();
@@ -158,6 +170,10 @@ impl<'s> SyntaxTree<'s> {
             if parent != NONE && node.is_named() {
                 nodes[parent as usize].named_children += 1;
             }
+            let kind = node.kind_id();
+            if wanted.get(kind as usize).copied().unwrap_or(false) {
+                out.push(node);
+            }
             nodes.push(NodeData {
                 start: node.start_byte() as u32,
                 end: node.end_byte() as u32,
@@ -165,7 +181,7 @@ impl<'s> SyntaxTree<'s> {
                 next_sibling: NONE,
                 prev_sibling: prev,
                 subtree_end: id + 1,
-                kind: node.kind_id(),
+                kind,
                 field: cursor.field_id().map_or(0, |f| f.get()),
                 named: node.is_named(),
                 missing: node.is_missing(),

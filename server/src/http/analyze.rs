@@ -212,6 +212,7 @@ fn run_job(
     let options = AnalyzeOptions {
         deadline: Some(deadline),
         max_findings: state.limits.max_findings_per_file,
+        ..AnalyzeOptions::default()
     };
     let result = analyze(set, &path, lang, &content, &options);
     let metrics = &state.metrics;

@@ -1,0 +1,275 @@
+//! Memoised relational search: `has`, `inside`, `follows` and `precedes` with
+//! `stopBy: end` must not rescan the same subtrees, ancestors or siblings for every
+//! candidate node.
+//!
+//! This is only sound when the related rule's answer at a node depends on nothing but the
+//! node: it captures no metavariable (so it neither reads nor writes bindings). Such
+//! relations get one table per tree: for each node, unknown / yes / no for "this node or
+//! something below it (or above it, or before or after it) matches". Each table entry is
+//! settled at most once, so all candidates of a tree together cost O(tree), where a plain
+//! search costs O(tree × depth) for `has` on nested candidates.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::matcher::{MatchCx, Rule};
+use crate::tree::NodeId;
+
+const UNKNOWN: u8 = 0;
+const YES: u8 = 1;
+const NO: u8 = 2;
+
+/// The tables of one tree, keyed by relation and util table.
+#[derive(Debug, Default)]
+pub struct Memo {
+    tables: RefCell<HashMap<(usize, usize, Direction), Vec<u8>>>,
+}
+
+/// Which way a table looks from a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Direction {
+    /// The node or any descendant.
+    Down,
+    /// The node or any ancestor.
+    Up,
+    /// The node or any earlier sibling.
+    Left,
+    /// The node or any later sibling.
+    Right,
+}
+
+impl Memo {
+    /// Empty tables.
+    pub fn new() -> Memo {
+        Memo::default()
+    }
+
+    /// Runs `f` on the table for `rule` in `direction`, creating it on first use.
+    fn with_table<T>(
+        &self,
+        rule: &Rule,
+        cx: &MatchCx<'_, '_>,
+        direction: Direction,
+        f: impl FnOnce(&mut Vec<u8>) -> T,
+    ) -> T {
+        let key = (
+            rule as *const Rule as usize,
+            cx.utils.as_ptr() as usize,
+            direction,
+        );
+        // The rule is evaluated inside `f`; a nested memoised relation borrows another
+        // table, so take this one out while `f` runs.
+        let mut table = self
+            .tables
+            .borrow_mut()
+            .remove(&key)
+            .unwrap_or_else(|| vec![UNKNOWN; cx.tree.len()]);
+        let out = f(&mut table);
+        self.tables.borrow_mut().insert(key, table);
+        out
+    }
+}
+
+/// Whether any descendant of `node` matches `rule` (an env-free rule).
+pub(crate) fn has_descendant(memo: &Memo, rule: &Rule, cx: &MatchCx<'_, '_>, node: NodeId) -> bool {
+    let tree = cx.tree;
+    memo.with_table(rule, cx, Direction::Down, |table| {
+        let end = tree.skip_subtree(node);
+        // Nodes whose subtree is being scanned; settled NO once passed without a match.
+        let mut open: Vec<NodeId> = Vec::new();
+        let mut p = node + 1;
+        let found = loop {
+            while let Some(&top) = open.last() {
+                if tree.skip_subtree(top) <= p {
+                    table[top as usize] = NO;
+                    open.pop();
+                } else {
+                    break;
+                }
+            }
+            if p >= end {
+                break None;
+            }
+            match table[p as usize] {
+                YES => break Some(p),
+                NO => p = tree.skip_subtree(p),
+                _ => {
+                    if rule.test(cx, p) {
+                        table[p as usize] = YES;
+                        break Some(p);
+                    }
+                    open.push(p);
+                    p += 1;
+                }
+            }
+        };
+        match found {
+            Some(hit) => {
+                // Every open node above the hit contains it.
+                let mut a = tree.parent(hit);
+                while let Some(x) = a {
+                    if x == node {
+                        break;
+                    }
+                    table[x as usize] = YES;
+                    a = tree.parent(x);
+                }
+                true
+            }
+            None => {
+                for x in open {
+                    table[x as usize] = NO;
+                }
+                false
+            }
+        }
+    })
+}
+
+/// Whether `start` or a node after it along `step` matches `rule` (an env-free rule):
+/// the chain of ancestors, or of earlier or later siblings.
+pub(crate) fn chain_has(
+    memo: &Memo,
+    rule: &Rule,
+    cx: &MatchCx<'_, '_>,
+    direction: Direction,
+    start: Option<NodeId>,
+    step: impl Fn(NodeId) -> Option<NodeId>,
+) -> bool {
+    let Some(start) = start else { return false };
+    memo.with_table(rule, cx, direction, |table| {
+        let mut pending: Vec<NodeId> = Vec::new();
+        let mut at = Some(start);
+        let answer = loop {
+            let Some(n) = at else { break NO };
+            match table[n as usize] {
+                UNKNOWN => {
+                    if rule.test(cx, n) {
+                        table[n as usize] = YES;
+                        break YES;
+                    }
+                    pending.push(n);
+                    at = step(n);
+                }
+                known => break known,
+            }
+        };
+        // The pending nodes did not match themselves: their answer is the one beyond them.
+        for n in pending {
+            table[n as usize] = answer;
+        }
+        answer == YES
+    })
+}
+
+/// Whether `rule`'s answer at a node depends on the node alone: it captures no
+/// metavariable, directly or through utils. `None` from a util loop counts as no.
+pub(crate) fn env_free(rule: &Rule, utils: &[Rule], depth: u32) -> bool {
+    if depth > 64 {
+        return false;
+    }
+    let sub = |r: &Rule| env_free(r, utils, depth + 1);
+    match rule {
+        Rule::Pattern(p) => p.captured_names().is_empty(),
+        Rule::Kind(_) | Rule::Regex(_) | Rule::Range(_) => true,
+        Rule::NthChild(n) => n.of_rule.as_ref().is_none_or(sub),
+        Rule::Inside(rel) | Rule::Has(rel) | Rule::Precedes(rel) | Rule::Follows(rel) => {
+            sub(&rel.rule)
+                && match &rel.stop_by {
+                    crate::matcher::StopBy::Rule(r) => sub(r),
+                    _ => true,
+                }
+        }
+        Rule::All(rules) | Rule::Any(rules) => rules.iter().all(sub),
+        Rule::Not(r) => sub(r),
+        Rule::Matches(i) => utils.get(*i).is_some_and(sub),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::Finder;
+    use crate::matcher::MatchCx;
+    use crate::metavar::Env;
+    use crate::playbook::{SourceFile, playbook_from_files};
+    use crate::tree::{NodeId, SyntaxTree};
+    use volatile_grammars::Lang;
+
+    use super::Memo;
+
+    const CODE: &str = r#"
+function outer(a) {
+  const o = { x: 1, y: { z: eval(a), w: [1, 2, { v: eval("b") }] }, x: 3 };
+  if (a) { return function inner() { debugger; return eval(a) + outer(a - 1); }; }
+  for (const k of Object.keys(o)) { console.log(k, o[k]); debugger; }
+  return o;
+}
+class C { m() { return () => () => eval("deep"); } n() { debugger; } }
+"#;
+
+    /// Every node, in pre-order and then in reverse: the memoised search must answer as
+    /// the plain one does, whatever order fills the tables.
+    #[test]
+    fn memoised_searches_agree_with_plain_ones() {
+        let rules = [
+            "rule:\n  kind: call_expression\n  inside:\n    kind: function_declaration\n    stopBy: end\n",
+            "rule:\n  kind: object\n  has:\n    pattern: eval($$$)\n    stopBy: end\n",
+            "rule:\n  kind: statement_block\n  has:\n    kind: debugger_statement\n    stopBy: end\n",
+            "rule:\n  kind: pair\n  follows:\n    kind: pair\n    has: { kind: call_expression, stopBy: end }\n    stopBy: end\n",
+            "rule:\n  kind: pair\n  precedes:\n    regex: '^x'\n    stopBy: end\n",
+            "rule:\n  any:\n    - kind: arrow_function\n    - kind: method_definition\n  inside:\n    stopBy: end\n    kind: class_declaration\n  has:\n    stopBy: end\n    has: { stopBy: end, kind: string }\n",
+        ];
+        let Ok(tree) = SyntaxTree::parse(Lang::JavaScript, CODE) else {
+            panic!("parse")
+        };
+        for (i, body) in rules.iter().enumerate() {
+            let yaml = format!("id: r{i}\nlanguage: javascript\n{body}");
+            let files = vec![SourceFile {
+                rel_path: "r.yml".into(),
+                display: "r.yml".into(),
+                text: yaml,
+            }];
+            let outcome = match playbook_from_files("t", files) {
+                Ok(o) => o,
+                Err(e) => panic!("{e}"),
+            };
+            assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+            let Some(lr) = outcome
+                .playbook
+                .rules
+                .first()
+                .and_then(|r| r.per_lang.first())
+            else {
+                panic!("no rule")
+            };
+            let Finder::Rule(rule) = &lr.finder else {
+                panic!("not a rule")
+            };
+            let plain = MatchCx::new(&tree, &lr.utils);
+            let expected: Vec<bool> = (0..tree.len() as NodeId)
+                .map(|n| rule.matches(&plain, n, &mut Env::new()))
+                .collect();
+            assert!(expected.iter().any(|m| *m), "rule {i} matches nothing");
+            for reverse in [false, true] {
+                let memo = Memo::new();
+                let cx = MatchCx::with_memo(&tree, &lr.utils, &memo);
+                let mut order: Vec<NodeId> = (0..tree.len() as NodeId).collect();
+                if reverse {
+                    order.reverse();
+                }
+                for n in order {
+                    assert_eq!(
+                        rule.matches(&cx, n, &mut Env::new()),
+                        expected[n as usize],
+                        "rule {i}, node {n} ({}), reverse {reverse}",
+                        tree.kind_name(n)
+                    );
+                }
+                assert!(
+                    !memo.tables.borrow().is_empty(),
+                    "rule {i} was not memoised"
+                );
+            }
+        }
+    }
+}
