@@ -7,6 +7,7 @@ mod catalog;
 mod project;
 mod rules;
 mod scan;
+mod stats;
 mod test;
 
 use std::path::PathBuf;
@@ -105,6 +106,14 @@ pub struct ScanArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Print where the time went to stderr: files and rules the prefilter skipped, read,
+    /// parse and match time, the slowest rules.
+    #[arg(long)]
+    pub stats: bool,
+    /// Run every rule on every file, even those lacking the rule's literals (to measure
+    /// the prefilter; findings are the same).
+    #[arg(long)]
+    pub no_prefilter: bool,
 }
 
 /// `volatile test`.

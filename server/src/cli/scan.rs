@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use volatile_engine::analyze::{AnalyzeOptions, RuleFilter, RuleSet, analyze};
+use volatile_engine::analyze::{AnalyzeOptions, FileAnalysis, RuleFilter, RuleSet, analyze};
 use volatile_engine::finding::{FileError, FileErrorCode, Finding, Severity, Stats};
 use volatile_engine::report::{Report, RuleMeta, json, sarif, text};
 use volatile_grammars::Lang;
 
 use super::project::ProjectConfig;
+use super::stats::ScanStats;
 use super::{FailOn, Format, ScanArgs};
 use crate::sources::RuleSources;
 
@@ -28,8 +29,9 @@ struct FileOutcome {
     findings: Vec<Finding>,
     error: Option<FileError>,
     bytes: u64,
-    parse: Duration,
-    matching: Duration,
+    read: Duration,
+    /// The analysis, findings taken out; `None` when the file could not be read.
+    analysis: Option<FileAnalysis>,
     fixes_applied: usize,
 }
 
@@ -105,13 +107,18 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
         .build()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
     let progress = progress_bar(args, files.len());
-    let outcomes: Vec<FileOutcome> = pool.install(|| {
+    let options = AnalyzeOptions {
+        prefilter: !args.no_prefilter,
+        time_rules: args.stats,
+        ..AnalyzeOptions::default()
+    };
+    let outcomes: Vec<(Lang, FileOutcome)> = pool.install(|| {
         files
             .par_iter()
             .map(|(path, lang)| {
-                let outcome = scan_file(&set, path, *lang, args.fix);
+                let outcome = scan_file(&set, path, *lang, args.fix, &options);
                 progress.inc(1);
-                outcome
+                (*lang, outcome)
             })
             .collect()
     });
@@ -123,22 +130,32 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
         files: files.len() as u64,
         ..Stats::default()
     };
-    let mut parse = Duration::ZERO;
-    let mut matching = Duration::ZERO;
-    for outcome in outcomes {
+    let mut scan_stats = ScanStats::default();
+    for (lang, outcome) in outcomes {
         stats.bytes += outcome.bytes;
-        parse += outcome.parse;
-        matching += outcome.matching;
+        scan_stats.add(
+            lang,
+            outcome.bytes,
+            outcome.read,
+            outcome.error.is_some(),
+            outcome.analysis.as_ref(),
+        );
         fixes += outcome.fixes_applied;
         report.findings.extend(outcome.findings);
         report.errors.extend(outcome.error);
     }
     report.sort();
     stats.findings = report.findings.len() as u64;
-    stats.parse_ms = parse.as_millis() as u64;
-    stats.match_ms = matching.as_millis() as u64;
+    stats.parse_ms = scan_stats.parse().as_millis() as u64;
+    stats.match_ms = scan_stats.matching().as_millis() as u64;
     stats.total_ms = started.elapsed().as_millis() as u64;
     report.stats = stats;
+    if args.stats {
+        eprint!(
+            "{}",
+            scan_stats.render(&set, started.elapsed(), pool.current_num_threads())
+        );
+    }
 
     write_report(args, &report, &sources)?;
     if args.fix && fixes > 0 {
@@ -223,14 +240,21 @@ fn detect(path: &Path) -> Option<Lang> {
     Lang::from_shebang(&text)
 }
 
-fn scan_file(set: &RuleSet, path: &Path, lang: Lang, fix: bool) -> FileOutcome {
+fn scan_file(
+    set: &RuleSet,
+    path: &Path,
+    lang: Lang,
+    fix: bool,
+    options: &AnalyzeOptions,
+) -> FileOutcome {
     let shown = display_path(path);
+    let read_start = Instant::now();
     let mut outcome = FileOutcome {
         findings: Vec::new(),
         error: None,
         bytes: 0,
-        parse: Duration::ZERO,
-        matching: Duration::ZERO,
+        read: Duration::ZERO,
+        analysis: None,
         fixes_applied: 0,
     };
     let error = |code: FileErrorCode, message: String| FileError {
@@ -274,14 +298,14 @@ fn scan_file(set: &RuleSet, path: &Path, lang: Lang, fix: bool) -> FileOutcome {
             return outcome;
         }
     };
-    let result = analyze(set, &shown, lang, &source, &AnalyzeOptions::default());
-    outcome.parse = result.parse_time;
-    outcome.matching = result.match_time;
-    outcome.error = result.error;
+    outcome.read = read_start.elapsed();
+    let mut result = analyze(set, &shown, lang, &source, options);
+    outcome.error = result.error.take();
     if fix {
         outcome.fixes_applied = apply_fixes(path, &source, &result.findings);
     }
-    outcome.findings = result.findings;
+    outcome.findings = std::mem::take(&mut result.findings);
+    outcome.analysis = Some(result);
     outcome
 }
 
