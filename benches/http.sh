@@ -19,54 +19,10 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo build --release -q -p volatile-server -p volatile-benches
 
-python3 - "$work/sample.ts" <<'PY'
-import sys
-# A deterministic 300-line TypeScript module: services, async handlers, a few findings.
-lines = ["import { Request, Response } from 'express';", "import * as fs from 'fs';", ""]
-i = 0
-while len(lines) < 297:
-    lines += [
-        f"export interface Order{i} {{ id: string; total: number; items: string[] }}",
-        f"export class OrderService{i} {{",
-        f"  private cache = new Map<string, Order{i}>();",
-        f"  async load(id: string): Promise<Order{i} | undefined> {{",
-        f"    if (this.cache.has(id)) {{ return this.cache.get(id); }}",
-        f"    const raw = await fs.promises.readFile(`orders/${{id}}.json`, 'utf8');",
-        f"    const order = JSON.parse(raw) as Order{i};",
-        f"    this.cache.set(id, order);",
-        f"    return order;",
-        f"  }}",
-        f"  total(orders: Order{i}[]): number {{",
-        f"    return orders.reduce((sum, o) => sum + o.total, 0);",
-        f"  }}",
-        f"}}",
-        f"export function handler{i}(req: Request, res: Response) {{",
-        f"  const filter: any = req.query.filter;",
-        f"  if (filter == null) {{ res.status(400).send('missing filter'); return; }}",
-        f"  if (req.query.debug) {{ eval(String(req.query.debug)); }}",
-        f"  res.json({{ ok: true, filter }});",
-        f"}}",
-        "",
-    ]
-    i += 1
-lines = lines[:300]
-open(sys.argv[1], "w").write("\n".join(lines) + "\n")
-PY
-python3 - "$work/sample.ts" "$work/body.json" <<'PY'
-import json, sys
-content = open(sys.argv[1]).read()
-json.dump({"files": [{"path": "src/orders.ts", "content": content}]}, open(sys.argv[2], "w"))
-PY
-cat > "$work/post.lua" <<LUA
-local f = io.open("$work/body.json", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-LUA
+benches/http-sample.sh "$work"
 
 port=18443
-taskset -c 0 target/release/volatile serve --addr "127.0.0.1:$port" --threads 1 \
+taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/volatile" serve --addr "127.0.0.1:$port" --threads 1 \
   --write-dev-cert "$work/cert.pem" 2>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 100); do
@@ -86,7 +42,7 @@ errors=$(grep -E "Non-2xx|Socket errors" "$work/wrk.txt" || true)
 p50=$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")
 p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")
 cpu_ms=$(python3 -c "print(f'{($ticks_after - $ticks_before) * 1000 / $hz / $requests:.2f}')")
-engine=$(taskset -c 0 target/release/engine-rate "$work/sample.ts" 10)
+engine=$(taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/engine-rate" "$work/sample.ts" 10)
 engine_rate=${engine%% *}
 ratio=$(python3 -c "print(f'{$rps / $engine_rate:.2f}')")
 echo
