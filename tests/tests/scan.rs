@@ -331,3 +331,47 @@ fn default_rules_are_the_embedded_example_playbooks() {
         "{report}"
     );
 }
+
+#[test]
+fn stats_show_what_the_prefilter_skipped_and_findings_do_not_change() {
+    let dir = temp_dir();
+    write_files(
+        dir.path(),
+        &[
+            (
+                "rules.yml",
+                "id: no-eval\nlanguage: python\nseverity: error\nmessage: eval\nrule:\n  pattern: eval($A)\n",
+            ),
+            ("a.py", "eval(x)\n"),
+            ("b.py", "print(x)\n"),
+            ("c.py", "def f():\n    return evaluate(y)\n"),
+        ],
+    );
+    let args = [
+        "scan",
+        "--rules",
+        "rules.yml",
+        "--format",
+        "json",
+        "--stats",
+    ];
+    let out = run_in(dir.path(), &[&args[..], &["."]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let printed = stderr(&out);
+    // `evaluate` contains `eval`: the prefilter lets c.py through, the matcher rejects it.
+    assert!(printed.contains("files      3 ("), "{printed}");
+    assert!(
+        printed.contains("2 parsed, 1 not parsed"),
+        "b.py lacks `eval` and is not parsed: {printed}"
+    );
+    assert!(
+        printed.contains("/no-eval (python)"),
+        "slowest rules: {printed}"
+    );
+    let with = json(&out)["findings"].clone();
+    let out = run_in(dir.path(), &[&args[..], &["--no-prefilter", "."]].concat());
+    let printed = stderr(&out);
+    assert!(printed.contains("3 parsed, 0 not parsed"), "{printed}");
+    assert_eq!(json(&out)["findings"], with);
+    assert_eq!(with.as_array().map(Vec::len), Some(1));
+}
