@@ -208,19 +208,19 @@ impl FileAnalysis {
     fn skipped(rules_prefiltered: usize) -> FileAnalysis {
         FileAnalysis {
             rules_prefiltered,
-            ..FileAnalysis::failed_quietly(None)
+            ..FileAnalysis::not_analysed(None)
         }
     }
 
     fn failed(path: &str, code: FileErrorCode, message: String) -> FileAnalysis {
-        FileAnalysis::failed_quietly(Some(FileError {
+        FileAnalysis::not_analysed(Some(FileError {
             path: path.to_string(),
             code,
             message,
         }))
     }
 
-    fn failed_quietly(error: Option<FileError>) -> FileAnalysis {
+    fn not_analysed(error: Option<FileError>) -> FileAnalysis {
         FileAnalysis {
             findings: Vec::new(),
             error,

@@ -57,11 +57,7 @@ pub fn requirement(rule: &LangRule) -> Requirement {
     }
     let mut clauses: Vec<Vec<Box<str>>> = clauses
         .into_iter()
-        .filter(|c| {
-            !c.is_empty()
-                && c.len() <= MAX_CLAUSE_LITERALS
-                && c.iter().all(|l| l.len() >= MIN_LITERAL_BYTES)
-        })
+        .filter(|c| usable(c))
         .map(|mut c| {
             c.sort();
             c.dedup();
@@ -143,21 +139,21 @@ fn derive(rule: &Rule, utils: &[Rule], depth: u32) -> Derived {
     }
 }
 
+/// Whether a clause is worth scanning for: not empty, not too wide, no literal too short.
+fn usable(clause: &[Box<str>]) -> bool {
+    !clause.is_empty()
+        && clause.len() <= MAX_CLAUSE_LITERALS
+        && clause.iter().all(|l| l.len() >= MIN_LITERAL_BYTES)
+}
+
 /// The most selective usable clause: its shortest literal is the longest.
 fn best_clause(clauses: Vec<Vec<Box<str>>>) -> Option<Vec<Box<str>>> {
-    clauses
-        .into_iter()
-        .filter(|c| {
-            !c.is_empty()
-                && c.len() <= MAX_CLAUSE_LITERALS
-                && c.iter().all(|l| l.len() >= MIN_LITERAL_BYTES)
-        })
-        .max_by_key(|c| {
-            (
-                c.iter().map(|l| l.len()).min().unwrap_or(0),
-                usize::MAX - c.len(),
-            )
-        })
+    clauses.into_iter().filter(|c| usable(c)).max_by_key(|c| {
+        (
+            c.iter().map(|l| l.len()).min().unwrap_or(0),
+            usize::MAX - c.len(),
+        )
+    })
 }
 
 /// The prefixes every match of `pattern` starts with, when there are few enough.

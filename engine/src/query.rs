@@ -296,6 +296,7 @@ impl Reader<'_> {
                 }
             }
             b'(' => {
+                let open = self.at;
                 self.at += 1;
                 self.skip_space();
                 match self.peek()? {
@@ -330,23 +331,9 @@ impl Reader<'_> {
                         }
                         let kinds = info.kinds_for(&name)?;
                         // The rest of the node pattern.
-                        let mut depth = 1usize;
-                        while depth > 0 {
-                            match self.peek()? {
-                                b'"' => {
-                                    self.string()?;
-                                }
-                                b';' => self.skip_space(),
-                                b'(' | b'[' => {
-                                    depth += 1;
-                                    self.at += 1;
-                                }
-                                b')' | b']' => {
-                                    depth -= 1;
-                                    self.at += 1;
-                                }
-                                _ => self.at += 1,
-                            }
+                        self.at = open;
+                        if !self.skip_item() {
+                            return None;
                         }
                         Some(kinds)
                     }
