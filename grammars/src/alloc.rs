@@ -74,16 +74,25 @@ unsafe extern "C" fn ts_realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
         // SAFETY: realloc(NULL, n) is malloc(n).
         return unsafe { ts_malloc(size) };
     }
-    // SAFETY: allocate, copy the kept prefix, free (and so scrub) the old block.
+    let Some(new_layout) = c_layout(size) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: `ptr` came from one of these functions, so its header holds the size it was
+    // allocated with and the block starts `HEADER` bytes before it. The global allocator's
+    // `realloc` keeps the prefix (and, when scrubbing, zeroes whatever it releases); the
+    // header is rewritten with the new size.
     unsafe {
-        let new = ts_malloc(size);
-        if new.is_null() {
-            return new;
+        let block = ptr.cast::<u8>().sub(HEADER);
+        let old_size = block.cast::<usize>().read();
+        let Some(old_layout) = c_layout(old_size) else {
+            return std::ptr::null_mut();
+        };
+        let moved = std::alloc::realloc(block, old_layout, new_layout.size());
+        if moved.is_null() {
+            return std::ptr::null_mut();
         }
-        let old_size = ptr.cast::<u8>().sub(HEADER).cast::<usize>().read();
-        std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), new.cast::<u8>(), old_size.min(size));
-        ts_free(ptr);
-        new
+        moved.cast::<usize>().write(size);
+        moved.add(HEADER).cast()
     }
 }
 

@@ -3,13 +3,40 @@
 //! Submitted source must not outlive its request in memory. Dropping a `String` only hands
 //! its bytes back to the allocator, which keeps them until the block is reused. So every
 //! heap block is zeroed before it is released: on `dealloc`, on a moving `realloc` (the old
-//! block) and on a shrinking one (the released tail): a `realloc` is always allocate,
-//! copy, scrub, free, so no block is ever released unscrubbed. tree-sitter's C allocations
-//! (trees, lexer buffers, parse stacks) reach the same allocator through
+//! block) and on a shrinking one (the released tail). A `realloc` that fits in the block the
+//! inner allocator already gave (its usable size, [`UsableSize`]) stays where it is; any
+//! other is allocate, copy, scrub, free, because the inner allocator's own `realloc` may move
+//! a block and release the old one unscrubbed. tree-sitter's C allocations (trees, lexer
+//! buffers, parse stacks) reach the same allocator through
 //! [`volatile_grammars::alloc::route_tree_sitter_to_global_allocator`].
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+
+/// An allocator that can say how many bytes a block it returned really has, so that a
+/// `realloc` within them needs neither a move nor a copy.
+pub trait UsableSize: GlobalAlloc {
+    /// The usable size of `ptr`, a live block allocated with `layout`; `None` when unknown.
+    ///
+    /// # Safety
+    /// `ptr` must be a live block returned by this allocator for `layout`.
+    unsafe fn usable_size(&self, ptr: *mut u8, layout: Layout) -> Option<usize>;
+}
+
+impl UsableSize for System {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe fn usable_size(&self, ptr: *mut u8, _layout: Layout) -> Option<usize> {
+        // `System` allocates with `malloc`, `calloc` or `posix_memalign` on glibc; all of
+        // them answer `malloc_usable_size`.
+        // SAFETY: `ptr` is a live block of the C allocator (the caller's contract).
+        Some(unsafe { libc::malloc_usable_size(ptr.cast()) })
+    }
+
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    unsafe fn usable_size(&self, _ptr: *mut u8, _layout: Layout) -> Option<usize> {
+        None
+    }
+}
 
 /// A [`GlobalAlloc`] that zeroes every block it releases, around an inner allocator.
 pub struct ScrubbingAllocator<A = System> {
@@ -32,25 +59,57 @@ impl<A> ScrubbingAllocator<A> {
 
 /// Zeroes `len` bytes at `ptr` in a way the optimiser may not remove.
 ///
+/// Most released blocks are small (tree nodes, strings, vector buffers), where a call to
+/// `memset` costs more than the zeroing itself: up to 64 bytes are zeroed inline with two to
+/// four overlapping unaligned stores; larger blocks go to `write_bytes`, the C library's
+/// vectorised `memset`. `black_box` on the pointer makes the zeroed bytes observable as far
+/// as the optimiser knows, so the stores are not elided as dead even though the block is
+/// freed right after.
+///
 /// # Safety
 /// `ptr..ptr+len` must be writable memory this code owns.
+#[inline]
 unsafe fn scrub(ptr: *mut u8, len: usize) {
-    // SAFETY: the caller owns the range; volatile writes are not elided even though the
-    // memory is about to be freed.
+    // SAFETY: every store below lies inside `ptr..ptr+len`, which the caller owns; the
+    // overlapping pairs start at 0 and end at `len`.
     unsafe {
-        for i in 0..len / 8 {
-            std::ptr::write_volatile(ptr.cast::<u64>().add(i), 0);
-        }
-        for i in (len / 8) * 8..len {
-            std::ptr::write_volatile(ptr.add(i), 0);
+        match len {
+            0 => {}
+            1..4 => {
+                for i in 0..len {
+                    ptr.add(i).write(0);
+                }
+            }
+            4..8 => {
+                ptr.cast::<u32>().write_unaligned(0);
+                ptr.add(len - 4).cast::<u32>().write_unaligned(0);
+            }
+            8..16 => {
+                ptr.cast::<u64>().write_unaligned(0);
+                ptr.add(len - 8).cast::<u64>().write_unaligned(0);
+            }
+            16..32 => {
+                ptr.cast::<u128>().write_unaligned(0);
+                ptr.add(len - 16).cast::<u128>().write_unaligned(0);
+            }
+            32..=64 => {
+                ptr.cast::<u128>().write_unaligned(0);
+                ptr.add(16).cast::<u128>().write_unaligned(0);
+                ptr.add(len - 32).cast::<u128>().write_unaligned(0);
+                ptr.add(len - 16).cast::<u128>().write_unaligned(0);
+            }
+            _ => std::ptr::write_bytes(ptr, 0, len),
         }
     }
+    std::hint::black_box(ptr);
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 // SAFETY: every method forwards to the inner allocator with the same layouts it was given
-// (or that it returned), and only writes inside blocks it still owns.
-unsafe impl<A: GlobalAlloc> GlobalAlloc for ScrubbingAllocator<A> {
+// (or that it returned), and only writes inside blocks it still owns. An in-place `realloc`
+// returns the same block only when its usable size, as the inner allocator reports it,
+// holds the new size.
+unsafe impl<A: UsableSize> GlobalAlloc for ScrubbingAllocator<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged.
         unsafe { self.inner.alloc(layout) }
@@ -71,12 +130,22 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ScrubbingAllocator<A> {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let old_size = layout.size();
-        // Never let the inner allocator move a block without scrubbing the old one:
-        // allocate, copy, scrub, free.
+        // SAFETY: `ptr` is live for `layout` (the caller's contract).
+        let usable = unsafe { self.inner.usable_size(ptr, layout) };
+        if usable.is_some_and(|usable| new_size <= usable) {
+            if new_size < old_size {
+                // SAFETY: the tail is inside the block, which stays ours; it is released
+                // from the caller's view, so it is scrubbed now (a later `dealloc` only
+                // knows `new_size`).
+                unsafe { scrub(ptr.add(new_size), old_size - new_size) };
+            }
+            return ptr;
+        }
         let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
             return std::ptr::null_mut();
         };
-        // SAFETY: standard realloc-by-copy; both blocks are live during the copy.
+        // SAFETY: realloc by copy; both blocks are live during the copy, and the old one is
+        // scrubbed before it is released.
         unsafe {
             let new = self.inner.alloc(new_layout);
             if new.is_null() {
@@ -115,40 +184,93 @@ mod tests {
         }
     }
 
-    #[test]
-    fn blocks_are_zero_when_released_by_dealloc_and_realloc() {
-        let a = ScrubbingAllocator::new(Recording {
-            released_dirty: Mutex::new(Vec::new()),
-        });
-        let Ok(layout) = Layout::from_size_align(64, 8) else {
-            panic!("layout")
-        };
-        unsafe {
-            let p = a.alloc(layout);
-            assert!(!p.is_null());
-            std::ptr::write_bytes(p, 0xAB, 64);
-            // Grow (moves): the old block must be released scrubbed.
-            let q = a.realloc(p, layout, 4096);
-            assert!(!q.is_null());
-            assert_eq!(*q.add(63), 0xAB, "contents are kept");
-            let Ok(big) = Layout::from_size_align(4096, 8) else {
-                panic!("layout")
-            };
-            std::ptr::write_bytes(q, 0xCD, 4096);
-            // Shrink: the tail and the old block are scrubbed.
-            let r = a.realloc(q, big, 16);
-            assert_eq!(*r.add(15), 0xCD);
-            let Ok(small) = Layout::from_size_align(16, 8) else {
-                panic!("layout")
-            };
-            a.dealloc(r, small);
+    impl UsableSize for Recording {
+        unsafe fn usable_size(&self, ptr: *mut u8, layout: Layout) -> Option<usize> {
+            unsafe { System.usable_size(ptr, layout) }
         }
-        let dirty = a
-            .inner
+    }
+
+    fn layout(size: usize) -> Layout {
+        let Ok(layout) = Layout::from_size_align(size, 8) else {
+            panic!("layout of {size} bytes")
+        };
+        layout
+    }
+
+    fn recording() -> ScrubbingAllocator<Recording> {
+        ScrubbingAllocator::new(Recording {
+            released_dirty: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn dirty_releases(a: &ScrubbingAllocator<Recording>) -> Vec<usize> {
+        a.inner
             .released_dirty
             .lock()
             .map(|d| d.clone())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn scrub_zeroes_exactly_the_range_at_every_small_size() {
+        for len in 0..=200usize {
+            let mut buffer = vec![0xA5u8; len + 32];
+            unsafe { scrub(buffer.as_mut_ptr().add(16), len) };
+            assert!(buffer[..16].iter().all(|&b| b == 0xA5), "before, len {len}");
+            assert!(
+                buffer[16..16 + len].iter().all(|&b| b == 0),
+                "inside, len {len}"
+            );
+            assert!(
+                buffer[16 + len..].iter().all(|&b| b == 0xA5),
+                "after, len {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn blocks_are_zero_when_released_by_dealloc_and_moving_realloc() {
+        let a = recording();
+        unsafe {
+            let p = a.alloc(layout(64));
+            assert!(!p.is_null());
+            std::ptr::write_bytes(p, 0xAB, 64);
+            // Grow past the usable size: the block moves, the old one is released scrubbed.
+            let q = a.realloc(p, layout(64), 4096);
+            assert!(!q.is_null());
+            assert_eq!(*q.add(63), 0xAB, "contents are kept");
+            std::ptr::write_bytes(q, 0xCD, 4096);
+            a.dealloc(q, layout(4096));
+        }
+        let dirty = dirty_releases(&a);
+        assert!(
+            dirty.is_empty(),
+            "blocks released with data in them: {dirty:?}"
+        );
+    }
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn an_in_place_shrink_scrubs_the_released_tail() {
+        let a = recording();
+        unsafe {
+            let p = a.alloc(layout(256));
+            assert!(!p.is_null());
+            std::ptr::write_bytes(p, 0xEF, 256);
+            let q = a.realloc(p, layout(256), 40);
+            assert_eq!(q, p, "a shrink stays in its block");
+            assert_eq!(*q.add(39), 0xEF, "the kept prefix is intact");
+            let tail = std::slice::from_raw_parts(q.add(40), 256 - 40);
+            assert!(tail.iter().all(|&b| b == 0), "the released tail is zeroed");
+            // Grow back within the usable size: no move, no copy.
+            let usable = a.inner.usable_size(q, layout(40)).unwrap_or(0);
+            assert!(usable >= 256, "glibc keeps the block's size: {usable}");
+            let r = a.realloc(q, layout(40), 200);
+            assert_eq!(r, q, "a grow within the usable size stays in its block");
+            std::ptr::write_bytes(r, 0x11, 200);
+            a.dealloc(r, layout(200));
+        }
+        let dirty = dirty_releases(&a);
         assert!(
             dirty.is_empty(),
             "blocks released with data in them: {dirty:?}"
