@@ -9,6 +9,7 @@ pub mod cli;
 pub mod embedded;
 pub mod harden;
 pub mod http;
+pub mod listener;
 pub mod scrub;
 pub mod serve;
 pub mod sources;

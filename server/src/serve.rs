@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// Close idle keep-alive connections after this many seconds.
     #[arg(long, default_value_t = 5)]
     pub keep_alive_secs: u64,
+    /// Abort a connection whose client has not taken sent data for this many seconds
+    /// (a client that stops reading its answer).
+    #[arg(long, default_value_t = 20)]
+    pub write_timeout_secs: u64,
     /// Leave the process dumpable (core dumps stay off); for debugging and memory tests.
     #[arg(long)]
     pub keep_dumpable: bool,
@@ -113,6 +117,7 @@ impl Default for ServeArgs {
             body_timeout_secs: 10,
             threads: None,
             keep_alive_secs: 5,
+            write_timeout_secs: 20,
             keep_dumpable: false,
             lock_memory: false,
         }
@@ -218,9 +223,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     .client_disconnect_timeout(Duration::from_secs(2))
     .shutdown_timeout(30)
     .disable_signals();
+    let listener = crate::listener::bind(args.addr, Duration::from_secs(args.write_timeout_secs))
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let server = if args.plain_http {
         warn!(addr = %args.addr, "serving plain HTTP: only run this behind a TLS-terminating proxy");
-        server.bind(args.addr)
+        server.listen(listener)
     } else {
         let identity = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => tls::load_identity(cert, key)?,
@@ -239,7 +246,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             info!(path = %path.display(), "wrote the certificate (not the key)");
         }
         let config = tls::server_config(identity)?;
-        server.bind_rustls_0_23(args.addr, config)
+        server.listen_rustls_0_23(listener, config)
     }
     .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let server = server.run();

@@ -171,6 +171,19 @@ fn run_job(
         content,
         ..
     } = input;
+    let content = match String::from_utf8(content.0) {
+        Ok(text) => text,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            drop(e);
+            let message = format!("the content is not valid UTF-8 (at byte {at})");
+            return (
+                file_error(path, None, FileErrorCode::NotUtf8, message),
+                none,
+                none,
+            );
+        }
+    };
     let lang = match &language {
         Some(name) => Lang::from_name(name).ok(),
         None => Lang::detect(Path::new(&path), &content),
@@ -327,7 +340,7 @@ fn answer(
         ));
     }
     let selection = select(state, &body)?;
-    let bytes: u64 = body.files.iter().map(|f| f.content.len() as u64).sum();
+    let bytes: u64 = body.files.iter().map(|f| f.content.0.len() as u64).sum();
     let mut jobs = Vec::with_capacity(body.files.len());
     for (i, input) in body.files.into_iter().enumerate() {
         let lines = changed_lines(&input.changed_lines, i)?;

@@ -47,12 +47,45 @@ pub struct FileInput {
     /// The language (`typescript`, `tsx`, `javascript`, `python`, `java`, or an alias).
     #[serde(default)]
     pub language: Option<String>,
-    /// The file's text.
-    pub content: String,
+    /// The file's text. Text that is not valid UTF-8 (a lone surrogate escape such as
+    /// `\ud800`, or raw invalid bytes) fails this file with `not_utf8`, not the request.
+    #[schemars(with = "String")]
+    pub content: SourceText,
     /// 1-based inclusive line ranges `[start, end]`: only findings touching them are kept.
     #[serde(default)]
     #[schemars(with = "Option<Vec<[u32; 2]>>")]
     pub changed_lines: Option<Value>,
+}
+
+/// A file's text as sent: bytes, checked for UTF-8 per file so that one bad file does not
+/// fail the request. JSON escapes are decoded; lone surrogates become WTF-8 bytes (which
+/// are not UTF-8).
+#[derive(Debug, Default)]
+pub struct SourceText(pub Vec<u8>);
+
+impl<'de> Deserialize<'de> for SourceText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl serde::de::Visitor<'_> for Bytes {
+            type Value = SourceText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<SourceText, E> {
+                Ok(SourceText(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<SourceText, E> {
+                Ok(SourceText(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SourceText, E> {
+                Ok(SourceText(v.as_bytes().to_vec()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<SourceText, E> {
+                Ok(SourceText(v.into_bytes()))
+            }
+        }
+        deserializer.deserialize_bytes(Bytes)
+    }
 }
 
 /// `POST /v1/analyze`'s answer.
