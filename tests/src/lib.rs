@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: finding the built `volatile` binary, running
 //! it, and writing small projects to temporary directories.
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

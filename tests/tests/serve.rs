@@ -2,91 +2,20 @@
 //! certificate, over HTTP/1.1 and HTTP/2; reloads; graceful shutdown.
 
 use std::io::Read;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use volatile_tests::server::{Server, free_port};
 use volatile_tests::{binary, temp_dir, write_files};
 
-/// A running `volatile serve`, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    cert: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-        Ok(addr) => addr.port(),
-        Err(e) => panic!("no free port: {e}"),
-    }
-}
-
 fn start(dir: &Path, extra: &[&str]) -> Server {
-    let port = free_port();
-    let cert = dir.join("dev-cert.pem");
-    let addr = format!("127.0.0.1:{port}");
-    let mut args = vec!["serve", "--addr", &addr, "--write-dev-cert"];
-    let cert_arg = cert.display().to_string();
-    args.push(&cert_arg);
-    args.extend_from_slice(extra);
-    let child = match Command::new(binary())
-        .args(&args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!("cannot start volatile serve: {e}"),
-    };
-    let server = Server { child, port, cert };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if server.cert.is_file()
-            && client(&server, false)
-                .get(server.url("/healthz"))
-                .send()
-                .is_ok()
-        {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the server did not become healthy within 30 s");
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
-    }
+    Server::start(dir, extra)
 }
 
 fn client(server: &Server, http1: bool) -> reqwest::blocking::Client {
-    let pem = std::fs::read(&server.cert).unwrap_or_default();
-    let mut builder = reqwest::blocking::Client::builder()
-        .use_rustls_tls()
-        .https_only(true)
-        .timeout(Duration::from_secs(30));
-    if let Ok(cert) = reqwest::Certificate::from_pem(&pem) {
-        builder = builder.add_root_certificate(cert);
-    }
-    if http1 {
-        builder = builder.http1_only();
-    }
-    match builder.build() {
-        Ok(c) => c,
-        Err(e) => panic!("client: {e}"),
-    }
+    server.client(http1)
 }
 
 fn analyze(
@@ -178,13 +107,13 @@ fn playbooks_reload_when_files_change_and_a_broken_one_keeps_the_old() {
 #[test]
 fn sigterm_drains_and_exits_cleanly() {
     let dir = temp_dir();
-    let mut server = start(dir.path(), &[]);
-    let pid = server.child.id().to_string();
+    let mut server = Server::start_logged(dir.path(), &[]);
+    let pid = server.pid().to_string();
     let status = Command::new("kill").args(["-TERM", &pid]).status();
     assert!(status.is_ok_and(|s| s.success()));
     let deadline = Instant::now() + Duration::from_secs(35);
     loop {
-        match server.child.try_wait() {
+        match server.child().try_wait() {
             Ok(Some(status)) => {
                 assert_eq!(status.code(), Some(0));
                 break;
@@ -194,7 +123,7 @@ fn sigterm_drains_and_exits_cleanly() {
         }
     }
     let mut log = String::new();
-    if let Some(mut stderr) = server.child.stderr.take() {
+    if let Some(mut stderr) = server.child().stderr.take() {
         let _ = stderr.read_to_string(&mut log);
     }
     assert!(log.contains("shutting down"), "{log}");
@@ -268,7 +197,7 @@ fn api_keys_reload_on_sighup_and_metrics_move_to_their_own_address() {
         dir.path(),
         &[("keys.txt", &format!("{}\n", sha256_hex("key-b")))],
     );
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
     assert!(
         Command::new("kill")
             .args(["-HUP", &pid])
@@ -342,24 +271,7 @@ fn serves_a_given_pem_certificate_and_key() {
         .stderr(Stdio::null())
         .spawn();
     let Ok(child) = child else { panic!("spawn") };
-    let server = Server {
-        child,
-        port,
-        cert: dir.path().join("cert.pem"),
-    };
-    let http = client(&server, false);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut status = 0;
-    while Instant::now() < deadline {
-        status = http
-            .get(server.url("/healthz"))
-            .send()
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0);
-        if status == 200 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(status, 200);
+    // `attach` waits for `/healthz` over TLS, trusting the given certificate.
+    let server = Server::attach(child, port, Some(dir.path().join("cert.pem")));
+    assert!(server.healthy());
 }

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
+use volatile_tests::server::{client_trusting, free_port};
 use volatile_tests::{binary, temp_dir};
 
 struct Running {
@@ -24,13 +24,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-        Ok(a) => a.port(),
-        Err(e) => panic!("{e}"),
     }
 }
 
@@ -102,17 +95,7 @@ fn scan_memory(pid: u32, needles: &[&str]) -> Vec<(String, String)> {
 }
 
 fn client(cert: &Path) -> reqwest::blocking::Client {
-    let pem = std::fs::read(cert).unwrap_or_default();
-    let mut b = reqwest::blocking::Client::builder()
-        .use_rustls_tls()
-        .timeout(Duration::from_secs(60));
-    if let Ok(c) = reqwest::Certificate::from_pem(&pem) {
-        b = b.add_root_certificate(c);
-    }
-    match b.build() {
-        Ok(c) => c,
-        Err(e) => panic!("{e}"),
-    }
+    client_trusting(cert, false)
 }
 
 /// Announces a body, sends half of it (canaries included), then fails the upload: the
