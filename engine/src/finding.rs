@@ -166,6 +166,8 @@ pub enum FileErrorCode {
     TooLarge,
     /// The deadline passed before the file was finished.
     DeadlineExceeded,
+    /// The file's `changed_lines` are not a list of 1-based `[start, end]` with start <= end.
+    InvalidChangedLines,
     /// A bug: the analysis of this file panicked. Other files are unaffected.
     Internal,
 }
@@ -179,6 +181,7 @@ impl FileErrorCode {
             FileErrorCode::UnknownLanguage => "unknown_language",
             FileErrorCode::TooLarge => "too_large",
             FileErrorCode::DeadlineExceeded => "deadline_exceeded",
+            FileErrorCode::InvalidChangedLines => "invalid_changed_lines",
             FileErrorCode::Internal => "internal",
         }
     }

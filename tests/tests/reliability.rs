@@ -227,13 +227,18 @@ fn every_bad_input_gets_a_clear_answer_and_the_server_stays_healthy() {
         ),
         (
             "changed_lines reversed",
-            request(vec![json!({"path": "a.ts", "content": "eval(x);\n", "changed_lines": [[5, 2]]})]),
-            Want::Error(422, "invalid_changed_lines"),
+            request(vec![json!({"path": "a.ts", "content": "eval(x);\n", "changed_lines": [[5, 2]]}), good_file()]),
+            Want::Ok(|a| first_file_error(a, "invalid_changed_lines")),
         ),
         (
             "changed_lines starting at line 0",
-            request(vec![json!({"path": "a.ts", "content": "eval(x);\n", "changed_lines": [[0, 2]]})]),
-            Want::Error(422, "invalid_changed_lines"),
+            request(vec![json!({"path": "a.ts", "content": "eval(x);\n", "changed_lines": [[0, 2]]}), good_file()]),
+            Want::Ok(|a| first_file_error(a, "invalid_changed_lines")),
+        ),
+        (
+            "changed_lines past the largest line number",
+            request(vec![json!({"path": "a.ts", "content": "eval(x);\n", "changed_lines": [[1, 9_091_263_692_377u64]]}), good_file()]),
+            Want::Ok(|a| first_file_error(a, "invalid_changed_lines")),
         ),
         (
             "changed_lines past the end of the file",

@@ -34,16 +34,12 @@ pub const SARIF_MEDIA_TYPE: &str = "application/sarif+json";
 /// Line ranges to keep, validated.
 type LineRanges = Vec<(u32, u32)>;
 
-/// Validates `changed_lines`: a list of `[start, end]`, 1-based, `start <= end`.
-fn changed_lines(value: &Option<Value>, index: usize) -> Result<Option<LineRanges>, ApiError> {
+/// Validates `changed_lines`: a list of `[start, end]`, 1-based, `start <= end`. A problem
+/// is that file's `invalid_changed_lines` error, not the request's.
+fn changed_lines(value: &Option<Value>) -> Result<Option<LineRanges>, String> {
     let Some(value) = value else { return Ok(None) };
     let bad = |why: &str| {
-        ApiError::unprocessable(
-            "invalid_changed_lines",
-            format!(
-                "files[{index}].changed_lines: {why}; expected [[start, end], ...] with 1 <= start <= end"
-            ),
-        )
+        format!("changed_lines: {why}; expected [[start, end], ...] with 1 <= start <= end")
     };
     let Value::Array(items) = value else {
         return Err(bad("not a list"));
@@ -60,7 +56,7 @@ fn changed_lines(value: &Option<Value>, index: usize) -> Result<Option<LineRange
                 .map(|n| n as u32)
         };
         let (Some(start), Some(end)) = (as_line(&pair[0]), as_line(&pair[1])) else {
-            return Err(bad("a line is not a positive integer"));
+            return Err(bad("a line is not an integer from 1 to 4294967295"));
         };
         if start > end {
             return Err(bad("a range ends before it starts"));
@@ -137,7 +133,7 @@ fn select(state: &AppState, request: &AnalyzeRequest) -> Result<Selection, ApiEr
 /// What one file needs on the CPU pool.
 struct Job {
     input: FileInput,
-    lines: Option<LineRanges>,
+    lines: Result<Option<LineRanges>, String>,
 }
 
 fn file_error(
@@ -171,6 +167,13 @@ fn run_job(
         content,
         ..
     } = input;
+    let lines = match lines {
+        Ok(lines) => lines,
+        Err(message) => {
+            let e = file_error(path, None, FileErrorCode::InvalidChangedLines, message);
+            return (e, none, none);
+        }
+    };
     let content = match String::from_utf8(content.0) {
         Ok(text) => text,
         Err(e) => {
@@ -342,8 +345,8 @@ fn answer(
     let selection = select(state, &body)?;
     let bytes: u64 = body.files.iter().map(|f| f.content.0.len() as u64).sum();
     let mut jobs = Vec::with_capacity(body.files.len());
-    for (i, input) in body.files.into_iter().enumerate() {
-        let lines = changed_lines(&input.changed_lines, i)?;
+    for input in body.files {
+        let lines = changed_lines(&input.changed_lines);
         jobs.push(Job { input, lines });
     }
     let deadline = started + state.limits.deadline;
@@ -414,17 +417,21 @@ mod tests {
 
     #[test]
     fn changed_lines_are_validated() {
-        let ok = changed_lines(&Some(serde_json::json!([[1, 3], [7, 7]])), 0);
+        let ok = changed_lines(&Some(serde_json::json!([[1, 3], [7, 7]])));
         assert!(matches!(ok, Ok(Some(ref r)) if r == &[(1, 3), (7, 7)]));
         for bad in [
             serde_json::json!([[3, 1]]),
             serde_json::json!([[0, 1]]),
+            serde_json::json!([[1, 4294967296u64]]),
             serde_json::json!([1, 2]),
             serde_json::json!("1-2"),
             serde_json::json!([[1, 2, 3]]),
         ] {
-            let e = changed_lines(&Some(bad), 2).err().map(|e| e.code());
-            assert_eq!(e, Some("invalid_changed_lines"));
+            let e = changed_lines(&Some(bad.clone()));
+            assert!(
+                e.as_ref().is_err_and(|m| m.starts_with("changed_lines: ")),
+                "{bad}: {e:?}"
+            );
         }
     }
 }

@@ -111,8 +111,8 @@ pub struct FileResult {
     /// Why the file was not (fully) analysed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<FileErrorDetail>,
-    /// Whether findings were dropped at the per-file limit.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// Whether findings were dropped at the per-file limit (absent when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }
 

@@ -14,6 +14,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -23,6 +24,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -84,6 +86,17 @@ impl ApiError {
         e
     }
 
+    /// 405 with `Allow`: the endpoint exists, the method does not.
+    pub fn method_not_allowed(allow: &'static str) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this endpoint answers {allow} only"),
+        );
+        e.allow = Some(allow);
+        e
+    }
+
     /// 503 with `Retry-After`.
     pub fn overloaded(retry_after: u64) -> ApiError {
         let mut e = ApiError::new(
@@ -136,6 +149,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        }
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
         response.json(ErrorBody {
             error: ErrorDetail {

@@ -34,16 +34,36 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
-            .route("/analyze", web::post().to(analyze::analyze_handler))
-            .route("/playbooks/validate", web::post().to(routes::validate))
-            .route("/playbooks", web::get().to(routes::list_playbooks))
-            .route("/playbooks/{id}", web::get().to(routes::get_playbook))
-            .route("/info", web::get().to(routes::info)),
+            .service(only(
+                "/analyze",
+                "POST",
+                web::post().to(analyze::analyze_handler),
+            ))
+            .service(only(
+                "/playbooks/validate",
+                "POST",
+                web::post().to(routes::validate),
+            ))
+            .service(only(
+                "/playbooks",
+                "GET",
+                web::get().to(routes::list_playbooks),
+            ))
+            .service(only(
+                "/playbooks/{id}",
+                "GET",
+                web::get().to(routes::get_playbook),
+            ))
+            .service(only("/info", "GET", web::get().to(routes::info))),
     )
-    .route("/healthz", web::get().to(routes::healthz))
-    .route("/readyz", web::get().to(routes::readyz))
-    .route("/metrics", web::get().to(routes::metrics))
-    .route("/openapi.json", web::get().to(routes::openapi_json))
+    .service(only("/healthz", "GET", web::get().to(routes::healthz)))
+    .service(only("/readyz", "GET", web::get().to(routes::readyz)))
+    .service(only("/metrics", "GET", web::get().to(routes::metrics)))
+    .service(only(
+        "/openapi.json",
+        "GET",
+        web::get().to(routes::openapi_json),
+    ))
     .default_service(web::to(|| async {
         ApiError::not_found(
             "not_found",
@@ -51,6 +71,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .error_response()
     }));
+}
+
+/// An endpoint answering one method; any other gets 405 with `Allow`.
+fn only(path: &str, allow: &'static str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(move || async move {
+            ApiError::method_not_allowed(allow).error_response()
+        }))
 }
 
 fn request_id(req: &ServiceRequest) -> String {
