@@ -604,3 +604,36 @@ async fn deadline_and_findings_cap_are_per_file() {
     );
     assert_eq!(answer["files"][0]["truncated"], true);
 }
+
+#[actix_web::test]
+async fn other_methods_get_405_with_allow_and_unknown_paths_404() {
+    let state = state();
+    let app = app!(state);
+    for (method, uri, allow) in [
+        (actix_web::http::Method::GET, "/v1/analyze", "POST"),
+        (
+            actix_web::http::Method::PUT,
+            "/v1/playbooks/validate",
+            "POST",
+        ),
+        (actix_web::http::Method::DELETE, "/healthz", "GET"),
+        (actix_web::http::Method::POST, "/v1/playbooks/python", "GET"),
+    ] {
+        let request = test::TestRequest::default()
+            .method(method.clone())
+            .uri(uri)
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status().as_u16(), 405, "{method} {uri}");
+        let header = response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(header, Some(allow), "{method} {uri}");
+        let body: Value = test::read_body_json(response).await;
+        assert_eq!(body["error"]["code"], "method_not_allowed");
+    }
+    let request = test::TestRequest::get().uri("/v2/nothing").to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status().as_u16(), 404);
+}

@@ -14,7 +14,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
-    allow: Option<&'static str>,
+    allow: Option<String>,
 }
 
 impl ApiError {
@@ -87,13 +87,13 @@ impl ApiError {
     }
 
     /// 405 with `Allow`: the endpoint exists, the method does not.
-    pub fn method_not_allowed(allow: &'static str) -> ApiError {
+    pub fn method_not_allowed(allow: &str) -> ApiError {
         let mut e = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             format!("this endpoint answers {allow} only"),
         );
-        e.allow = Some(allow);
+        e.allow = Some(allow.to_string());
         e
     }
 
@@ -150,8 +150,12 @@ impl ResponseError for ApiError {
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
-        if let Some(allow) = self.allow {
-            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            response.insert_header((header::ALLOW, allow));
         }
         response.json(ErrorBody {
             error: ErrorDetail {

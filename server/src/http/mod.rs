@@ -32,38 +32,19 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Adds every route of the service to `cfg`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use actix_web::http::Method;
     cfg.service(
         web::scope("/v1")
-            .service(only(
-                "/analyze",
-                "POST",
-                web::post().to(analyze::analyze_handler),
-            ))
-            .service(only(
-                "/playbooks/validate",
-                "POST",
-                web::post().to(routes::validate),
-            ))
-            .service(only(
-                "/playbooks",
-                "GET",
-                web::get().to(routes::list_playbooks),
-            ))
-            .service(only(
-                "/playbooks/{id}",
-                "GET",
-                web::get().to(routes::get_playbook),
-            ))
-            .service(only("/info", "GET", web::get().to(routes::info))),
+            .service(only("/analyze", Method::POST, analyze::analyze_handler))
+            .service(only("/playbooks/validate", Method::POST, routes::validate))
+            .service(only("/playbooks", Method::GET, routes::list_playbooks))
+            .service(only("/playbooks/{id}", Method::GET, routes::get_playbook))
+            .service(only("/info", Method::GET, routes::info)),
     )
-    .service(only("/healthz", "GET", web::get().to(routes::healthz)))
-    .service(only("/readyz", "GET", web::get().to(routes::readyz)))
-    .service(only("/metrics", "GET", web::get().to(routes::metrics)))
-    .service(only(
-        "/openapi.json",
-        "GET",
-        web::get().to(routes::openapi_json),
-    ))
+    .service(only("/healthz", Method::GET, routes::healthz))
+    .service(only("/readyz", Method::GET, routes::readyz))
+    .service(only("/metrics", Method::GET, routes::metrics))
+    .service(only("/openapi.json", Method::GET, routes::openapi_json))
     .default_service(web::to(|| async {
         ApiError::not_found(
             "not_found",
@@ -73,12 +54,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }));
 }
 
-/// An endpoint answering one method; any other gets 405 with `Allow`.
-fn only(path: &str, allow: &'static str, route: actix_web::Route) -> actix_web::Resource {
+/// An endpoint answering `method` with `handler`; any other method gets 405 with `Allow`.
+fn only<F, Args>(path: &str, method: actix_web::http::Method, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let allow = method.as_str().to_string();
     web::resource(path)
-        .route(route)
-        .default_service(web::to(move || async move {
-            ApiError::method_not_allowed(allow).error_response()
+        .route(web::method(method).to(handler))
+        .default_service(web::to(move || {
+            let error = ApiError::method_not_allowed(&allow);
+            async move { error.error_response() }
         }))
 }
 
