@@ -11,30 +11,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-20}"
 connections="${2:-8}"
-work="$(mktemp -d)"
-trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-if ! command -v wrk >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
 cargo build --release -q -p volatile-server -p volatile-benches
-
-benches/http-sample.sh "$work"
-
+source benches/http-lib.sh
+ensure_wrk
 port=18443
-taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/volatile" serve --addr "127.0.0.1:$port" --threads 1 \
-  --write-dev-cert "$work/cert.pem" 2>"$work/server.log" &
-server_pid=$!
-for _ in $(seq 100); do
-  curl -sf --cacert "$work/cert.pem" "https://localhost:$port/healthz" >/dev/null && break
-  sleep 0.1
-done
+start_server "$port" taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/volatile" serve --threads 1
 # Warm up, then measure.
 taskset -c 1 wrk -t1 -c"$connections" -d3s -s "$work/post.lua" "https://127.0.0.1:$port/v1/analyze" >/dev/null
-ticks_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+ticks_before=$(cpu_ticks)
 taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/post.lua" \
   "https://127.0.0.1:$port/v1/analyze" | tee "$work/wrk.txt"
-ticks_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+ticks_after=$(cpu_ticks)
 hz=$(getconf CLK_TCK)
 requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")

@@ -20,20 +20,10 @@ seconds="${1:-60}"
 soak="${2:-100000}"
 cargo build --release -q -p volatile-server
 bin="${CARGO_TARGET_DIR:-target}/release/volatile"
-if ! command -v wrk >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
-work="$(mktemp -d)"
-trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
-benches/http-sample.sh "$work"
+source benches/http-lib.sh
+ensure_wrk
 port=18555
-"$bin" serve --addr "127.0.0.1:$port" --max-inflight 16 --write-dev-cert "$work/cert.pem" \
-  2>/dev/null &
-server_pid=$!
-for _ in $(seq 100); do
-  curl -sf --cacert "$work/cert.pem" "https://localhost:$port/healthz" >/dev/null && break
-  sleep 0.1
-done
+start_server "$port" "$bin" serve --max-inflight 16
 url="https://127.0.0.1:$port/v1/analyze"
 export BODY_FILE="$work/body.json"
 

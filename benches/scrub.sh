@@ -24,12 +24,8 @@ cargo build --release -q -p volatile-server
 CARGO_TARGET_DIR="$plain_target" cargo build --release -q -p volatile-server --features plain-alloc
 scrub_bin="${CARGO_TARGET_DIR:-target}/release/volatile"
 plain_bin="$plain_target/release/volatile"
-if ! command -v wrk >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-fi
-work="$(mktemp -d)"
-trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
-benches/http-sample.sh "$work"
+source benches/http-lib.sh
+ensure_wrk
 
 scan_seconds() {
   local start end
@@ -41,29 +37,18 @@ scan_seconds() {
   python3 -c "print($end - $start)"
 }
 
-cpu_ticks() {
-  awk '{print $14 + $15}' "/proc/$1/stat"
-}
-
 # Prints "REQUESTS_PER_SECOND CPU_MS_PER_REQUEST" for one server run: the server's own
 # CPU time (user + system, from /proc) over the measured window divided by the requests
 # wrk completed in it, which other load on the machine disturbs less than req/s.
 http_rps() {
   local port=18444 before after out
-  taskset -c 0 "$1" serve --addr "127.0.0.1:$port" --threads 1 \
-    --write-dev-cert "$work/cert.pem" 2>/dev/null &
-  server_pid=$!
-  for _ in $(seq 100); do
-    curl -sf --cacert "$work/cert.pem" "https://localhost:$port/healthz" >/dev/null && break
-    sleep 0.1
-  done
+  start_server "$port" taskset -c 0 "$1" serve --threads 1
   taskset -c 1 wrk -t1 -c8 -d2s -s "$work/post.lua" "https://127.0.0.1:$port/v1/analyze" >/dev/null
-  before=$(cpu_ticks "$server_pid")
+  before=$(cpu_ticks)
   out=$(taskset -c 1 wrk -t1 -c8 -d"${http_seconds}s" -s "$work/post.lua" \
     "https://127.0.0.1:$port/v1/analyze")
-  after=$(cpu_ticks "$server_pid")
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
+  after=$(cpu_ticks)
+  stop_server
   python3 - "$out" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 out, before, after, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
