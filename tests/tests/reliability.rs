@@ -53,6 +53,11 @@ fn first_file_error(answer: &Value, code: &str) -> Result<(), String> {
     good_file_has_its_finding(answer)
 }
 
+/// `n` lines of one identifier each: with a rule on `identifier`, `n` findings.
+fn identifiers(n: usize) -> String {
+    (0..n).map(|i| format!("v{i};\n")).collect()
+}
+
 fn request(files: Vec<Value>) -> Vec<u8> {
     json!({ "files": files }).to_string().into_bytes()
 }
@@ -136,7 +141,6 @@ fn every_bad_input_gets_a_clear_answer_and_the_server_stays_healthy() {
             close.repeat(100_000)
         )
     };
-    let identifiers: String = (0..5_000).map(|i| format!("v{i};\n")).collect();
     let cases: Vec<(&str, Vec<u8>, Want)> = vec![
         ("empty body", Vec::new(), Want::Error(400, "invalid_json")),
         ("invalid JSON", b"{\"files\": [".to_vec(), Want::Error(400, "invalid_json")),
@@ -279,7 +283,7 @@ fn every_bad_input_gets_a_clear_answer_and_the_server_stays_healthy() {
         (
             "a rule that matches every node is capped with `truncated`",
             json!({"playbook": {"rules": [{"id": "every", "language": "typescript", "rule": {"kind": "identifier"}}]},
-                   "files": [{"path": "many.ts", "content": identifiers}]})
+                   "files": [{"path": "many.ts", "content": identifiers(5_000)}]})
             .to_string()
             .into_bytes(),
             Want::Ok(|a| {
@@ -366,9 +370,8 @@ fn bodies_over_the_limit_are_refused_announced_or_chunked() {
     assert!(server.healthy());
 }
 
-/// A pathological file (deep nesting makes every rule walk far) under a short deadline:
-/// that file answers `deadline_exceeded` within the deadline plus a margin, the server's
-/// CPU threads are free again at once.
+/// A file far too large to parse within a short deadline: it answers `deadline_exceeded`
+/// within the deadline plus a margin, and the server's CPU thread is free again at once.
 #[test]
 fn the_deadline_holds_inside_parsing_and_matching() {
     let dir = temp_dir();
@@ -514,9 +517,9 @@ fn a_client_that_never_reads_its_answer_is_cut_off() {
         ],
     );
     // An answer of tens of megabytes: every identifier of 8 files is a finding.
-    let identifiers: String = (0..20_000).map(|i| format!("v{i};\n")).collect();
+    let content = identifiers(20_000);
     let files: Vec<Value> = (0..8)
-        .map(|i| json!({"path": format!("f{i}.ts"), "content": identifiers}))
+        .map(|i| json!({"path": format!("f{i}.ts"), "content": content}))
         .collect();
     let body = json!({"playbook": {"rules": [{"id": "every", "language": "typescript",
         "message": "an identifier", "rule": {"kind": "identifier"}}]}, "files": files})
