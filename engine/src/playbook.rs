@@ -363,20 +363,29 @@ pub fn inline_playbook(spec: InlinePlaybookSpec) -> LoadOutcome {
         name: spec.name,
         description: None,
     };
-    let files = spec
-        .rules
-        .iter()
-        .enumerate()
-        .map(|(i, rule)| {
-            (
-                None,
-                SourceFile {
-                    rel_path: format!("rules[{i}]"),
-                    display: format!("rules[{i}]"),
-                    text: rule.to_string(),
-                },
-            )
-        })
-        .collect();
-    build_playbook(meta, files, Vec::new())
+    let mut files = Vec::with_capacity(spec.rules.len());
+    let mut not_objects = Vec::new();
+    for (i, rule) in spec.rules.iter().enumerate() {
+        let display = format!("rules[{i}]");
+        // A rule is one rule file document; `null` would read as an empty YAML file.
+        if !rule.is_object() {
+            not_objects.push(RuleError {
+                file: Some(display),
+                ..RuleError::new(ErrorKind::Invalid(
+                    "a rule must be an object (one rule file document)".into(),
+                ))
+            });
+            continue;
+        }
+        let file = SourceFile {
+            rel_path: display.clone(),
+            display,
+            text: rule.to_string(),
+        };
+        files.push((None, file));
+    }
+    let mut outcome = build_playbook(meta, files, Vec::new());
+    not_objects.append(&mut outcome.errors);
+    outcome.errors = not_objects;
+    outcome
 }

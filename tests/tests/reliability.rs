@@ -245,6 +245,16 @@ fn every_bad_input_gets_a_clear_answer_and_the_server_stays_healthy() {
             Want::Ok(|a| first_file_error(a, "invalid_changed_lines")),
         ),
         (
+            "changed_lines below line 1",
+            request(vec![json!({"path": "a.ts", "content": "eval(x);\n", "changed_lines": [[-4, 2]]}), good_file()]),
+            Want::Ok(|a| first_file_error(a, "invalid_changed_lines")),
+        ),
+        (
+            "changed_lines that are not integer pairs (the schema refuses them)",
+            request(vec![json!({"path": "a.ts", "content": "eval(x);\n", "changed_lines": [[null, 2]]}), good_file()]),
+            Want::Error(400, "invalid_request"),
+        ),
+        (
             "changed_lines past the end of the file",
             request(vec![
                 json!({"path": "a.ts", "content": "eval(x);\n", "changed_lines": [[1000, 2000]]}),

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use rayon::prelude::*;
-use serde_json::Value;
 use volatile_engine::analyze::{AnalyzeOptions, RuleFilter, RuleSet, analyze};
 use volatile_engine::finding::{FileErrorCode, Finding, Stats};
 use volatile_engine::playbook::{Playbook, inline_playbook};
@@ -21,7 +20,7 @@ use volatile_grammars::Lang;
 
 use super::api::{
     AnalyzeRequest, AnalyzeResponse, EngineInfo, FileErrorDetail, FileInput, FileResult,
-    PlaybookRef,
+    LineNumber, PlaybookRef,
 };
 use super::body::{parse_json, read_body, require_json};
 use super::error::ApiError;
@@ -34,34 +33,22 @@ pub const SARIF_MEDIA_TYPE: &str = "application/sarif+json";
 /// Line ranges to keep, validated.
 type LineRanges = Vec<(u32, u32)>;
 
-/// Validates `changed_lines`: a list of `[start, end]`, 1-based, `start <= end`. A problem
-/// is that file's `invalid_changed_lines` error, not the request's.
-fn changed_lines(value: &Option<Value>) -> Result<Option<LineRanges>, String> {
-    let Some(value) = value else { return Ok(None) };
+/// Validates `changed_lines` (their shape was checked with the envelope): 1-based,
+/// `start <= end`. A problem is that file's `invalid_changed_lines` error, not the request's.
+fn changed_lines(pairs: Option<&[[LineNumber; 2]]>) -> Result<Option<LineRanges>, String> {
+    let Some(pairs) = pairs else { return Ok(None) };
     let bad = |why: &str| {
         format!("changed_lines: {why}; expected [[start, end], ...] with 1 <= start <= end")
     };
-    let Value::Array(items) = value else {
-        return Err(bad("not a list"));
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let pair = item
-            .as_array()
-            .filter(|a| a.len() == 2)
-            .ok_or_else(|| bad("an entry is not a pair"))?;
-        let as_line = |v: &Value| {
-            v.as_u64()
-                .filter(|&n| n >= 1 && n <= u64::from(u32::MAX))
-                .map(|n| n as u32)
-        };
-        let (Some(start), Some(end)) = (as_line(&pair[0]), as_line(&pair[1])) else {
+    let mut out = Vec::with_capacity(pairs.len());
+    for [start, end] in pairs {
+        let (LineNumber(Some(start)), LineNumber(Some(end))) = (start, end) else {
             return Err(bad("a line is not an integer from 1 to 4294967295"));
         };
         if start > end {
             return Err(bad("a range ends before it starts"));
         }
-        out.push((start, end));
+        out.push((*start, *end));
     }
     Ok(Some(out))
 }
@@ -346,7 +333,7 @@ fn answer(
     let bytes: u64 = body.files.iter().map(|f| f.content.0.len() as u64).sum();
     let mut jobs = Vec::with_capacity(body.files.len());
     for input in body.files {
-        let lines = changed_lines(&input.changed_lines);
+        let lines = changed_lines(input.changed_lines.as_deref());
         jobs.push(Job { input, lines });
     }
     let deadline = started + state.limits.deadline;
@@ -417,21 +404,34 @@ mod tests {
 
     #[test]
     fn changed_lines_are_validated() {
-        let ok = changed_lines(&Some(serde_json::json!([[1, 3], [7, 7]])));
-        assert!(matches!(ok, Ok(Some(ref r)) if r == &[(1, 3), (7, 7)]));
+        let parse = |v: serde_json::Value| serde_json::from_value::<Vec<[LineNumber; 2]>>(v);
+        let ok = parse(serde_json::json!([[1, 3], [7, 7]])).map(|p| changed_lines(Some(&p)));
+        assert!(matches!(ok, Ok(Ok(Some(ref r))) if r == &[(1, 3), (7, 7)]));
+        // Integer pairs the schema admits but that are no line ranges: the file's error.
         for bad in [
             serde_json::json!([[3, 1]]),
             serde_json::json!([[0, 1]]),
+            serde_json::json!([[-1, 1]]),
             serde_json::json!([[1, 4294967296u64]]),
+            serde_json::json!([[1, 1e30]]),
+        ] {
+            let e = parse(bad.clone()).map(|p| changed_lines(Some(&p)));
+            assert!(
+                e.as_ref()
+                    .is_ok_and(|r| r.as_ref().is_err_and(|m| m.starts_with("changed_lines: "))),
+                "{bad}: {e:?}"
+            );
+        }
+        // Shapes the schema refuses: the envelope's error.
+        for bad in [
             serde_json::json!([1, 2]),
             serde_json::json!("1-2"),
             serde_json::json!([[1, 2, 3]]),
+            serde_json::json!([[1]]),
+            serde_json::json!([[null, null]]),
+            serde_json::json!([[1, 2.5]]),
         ] {
-            let e = changed_lines(&Some(bad.clone()));
-            assert!(
-                e.as_ref().is_err_and(|m| m.starts_with("changed_lines: ")),
-                "{bad}: {e:?}"
-            );
+            assert!(parse(bad.clone()).is_err(), "{bad}");
         }
     }
 }

@@ -5,7 +5,6 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use volatile_engine::finding::{FileErrorCode, Finding, Severity, Stats};
 use volatile_engine::spec::InlinePlaybookSpec;
 use volatile_grammars::Lang;
@@ -52,9 +51,58 @@ pub struct FileInput {
     #[schemars(with = "String")]
     pub content: SourceText,
     /// 1-based inclusive line ranges `[start, end]`: only findings touching them are kept.
+    /// A list that is not of integer pairs fails the request (422); pairs that are reversed
+    /// or outside 1..=4294967295 fail this file with `invalid_changed_lines`.
     #[serde(default)]
-    #[schemars(with = "Option<Vec<[u32; 2]>>")]
-    pub changed_lines: Option<Value>,
+    #[schemars(schema_with = "line_pairs_schema")]
+    pub changed_lines: Option<Vec<[LineNumber; 2]>>,
+}
+
+/// One end of a `changed_lines` range as sent: any JSON integer. `None` when it is not a
+/// line number (below 1 or above `u32::MAX`), which the file's analysis reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineNumber(pub Option<u32>);
+
+impl<'de> Deserialize<'de> for LineNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Integer;
+        impl serde::de::Visitor<'_> for Integer {
+            type Value = LineNumber;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LineNumber, E> {
+                Ok(LineNumber(u32::try_from(v).ok().filter(|&n| n >= 1)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LineNumber, E> {
+                Ok(LineNumber(u32::try_from(v).ok().filter(|&n| n >= 1)))
+            }
+            // JSON integers past 64 bits arrive as floats; JSON Schema counts any number
+            // without a fraction as an integer.
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<LineNumber, E> {
+                if v.is_finite() && v.fract() == 0.0 {
+                    Ok(LineNumber(None))
+                } else {
+                    Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(Integer)
+    }
+}
+
+/// `changed_lines` in the OpenAPI document: what the envelope accepts, so that a request
+/// the schema admits is never refused as malformed.
+fn line_pairs_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["array", "null"],
+        "items": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "minItems": 2,
+            "maxItems": 2,
+        },
+    })
 }
 
 /// A file's text as sent: bytes, checked for UTF-8 per file so that one bad file does not
@@ -89,7 +137,7 @@ impl<'de> Deserialize<'de> for SourceText {
 }
 
 /// `POST /v1/analyze`'s answer.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct AnalyzeResponse {
     /// One entry per requested file, in request order.
     pub files: Vec<FileResult>,
@@ -100,7 +148,7 @@ pub struct AnalyzeResponse {
 }
 
 /// The result of one file.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct FileResult {
     /// The path, as given.
     pub path: String,
@@ -117,7 +165,7 @@ pub struct FileResult {
 }
 
 /// Engine identity in an answer.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct EngineInfo {
     /// Volatile's version.
     pub version: String,
@@ -135,7 +183,7 @@ pub struct ErrorDetail {
 }
 
 /// A file's problem: `{code, message}`.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FileErrorDetail {
     /// `not_utf8`, `unknown_language`, `too_large`, `deadline_exceeded`, `internal`...
     pub code: FileErrorCode,
@@ -151,7 +199,7 @@ pub struct ErrorBody {
 }
 
 /// `GET /v1/info`.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct InfoResponse {
     /// Volatile's version.
     pub version: String,
@@ -164,7 +212,7 @@ pub struct InfoResponse {
 }
 
 /// The request limits.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct LimitsInfo {
     /// Largest request body, after decompression.
     pub max_body_bytes: usize,
