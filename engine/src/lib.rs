@@ -14,6 +14,7 @@
 //! and gives back [`finding::Finding`]s.
 
 pub mod analyze;
+pub mod baseline;
 pub mod compile;
 pub mod document;
 pub mod error;

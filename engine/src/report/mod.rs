@@ -1,11 +1,16 @@
-//! The result of an analysis and the three ways of writing it out.
+//! The result of an analysis and the ways of writing it out.
 //!
 //! One [`Report`] value is what every front end gets; each format is a function of it and
 //! nothing else: [`json`] is its serde shape (what the HTTP API answers), [`sarif`] is
-//! SARIF 2.1.0 for code scanning services, and [`text`] is for people at a terminal.
+//! SARIF 2.1.0 for code scanning services, [`github`] is GitHub Actions annotations,
+//! [`gitlab`] is a GitLab Code Quality report, [`checkstyle`] is Checkstyle XML, and
+//! [`text`] is for people at a terminal.
 //! Formats that describe rules (SARIF) take [`RuleMeta`]s alongside, since a finding
 //! carries only what concerns its own match.
 
+pub mod checkstyle;
+pub mod github;
+pub mod gitlab;
 pub mod json;
 pub mod sarif;
 pub mod text;

@@ -4,6 +4,7 @@
 //! (test), 2 usage or rule errors.
 
 mod catalog;
+mod diff;
 mod project;
 mod rules;
 mod scan;
@@ -59,6 +60,12 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0.
     Sarif,
+    /// GitHub Actions workflow annotations (`::error file=...`).
+    Github,
+    /// GitLab Code Quality JSON (`artifacts:reports:codequality`).
+    Gitlab,
+    /// Checkstyle XML.
+    Checkstyle,
 }
 
 /// The lowest severity that fails a scan.
@@ -114,6 +121,60 @@ pub struct ScanArgs {
     /// the prefilter; findings are the same).
     #[arg(long)]
     pub no_prefilter: bool,
+    /// Only files changed between two git revisions, and only findings touching changed
+    /// lines: `BASE` (the working tree against BASE; untracked files count as wholly
+    /// changed), `BASE..HEAD`, or `BASE...HEAD` (against their merge base, as a pull
+    /// request shows).
+    #[arg(long, value_name = "BASE[..HEAD]")]
+    pub diff: Option<String>,
+    /// Leave out findings recorded in this baseline file (see --write-baseline).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record every finding of this scan in a baseline file instead of reporting them.
+    #[arg(long, value_name = "FILE", conflicts_with = "fix")]
+    pub write_baseline: Option<PathBuf>,
+    /// Send the files to a running Volatile service instead of analysing them here.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Where a remote service is, for `scan --server` and `lsp --server`.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// The service's base URL, e.g. `https://volatile.internal:8443`.
+    #[arg(long = "server", value_name = "URL")]
+    pub url: Option<String>,
+    /// API key for the service (default: `$VOLATILE_API_KEY`).
+    #[arg(long, value_name = "KEY", requires = "url")]
+    pub api_key: Option<String>,
+    /// A PEM certificate to trust besides the system roots (a private CA or dev cert).
+    #[arg(long, value_name = "FILE", requires = "url")]
+    pub ca_cert: Option<PathBuf>,
+    /// The served playbook to apply (default: the service's default playbooks).
+    #[arg(long, value_name = "ID", requires = "url")]
+    pub playbook: Option<String>,
+    /// Seconds one request to the service may take.
+    #[arg(long, value_name = "SECS", default_value_t = 120, requires = "url")]
+    pub timeout_secs: u64,
+}
+
+impl RemoteArgs {
+    /// The client options, or `None` without `--server`.
+    pub fn options(&self) -> Option<crate::remote::RemoteOptions> {
+        let url = self.url.clone()?;
+        let api_key = self
+            .api_key
+            .clone()
+            .or_else(|| std::env::var("VOLATILE_API_KEY").ok())
+            .filter(|k| !k.is_empty());
+        Some(crate::remote::RemoteOptions {
+            url,
+            api_key,
+            ca_cert: self.ca_cert.clone(),
+            playbook: self.playbook.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+        })
+    }
 }
 
 /// `volatile test`.

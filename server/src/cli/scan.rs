@@ -9,14 +9,21 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use volatile_engine::analyze::{AnalyzeOptions, FileAnalysis, RuleFilter, RuleSet, analyze};
+use volatile_engine::baseline::Baseline;
 use volatile_engine::finding::{FileError, FileErrorCode, Finding, Severity, Stats};
-use volatile_engine::report::{Report, RuleMeta, json, sarif, text};
+use volatile_engine::report::{Report, RuleMeta, checkstyle, github, gitlab, json, sarif, text};
 use volatile_grammars::Lang;
 
+use super::diff::{self, DiffSpec};
 use super::project::ProjectConfig;
 use super::stats::ScanStats;
 use super::{FailOn, Format, ScanArgs};
+use crate::remote::{Remote, RemoteFile};
 use crate::sources::RuleSources;
+
+/// Files read and sent per round in `--server` mode, so that a large repository is never
+/// held in memory whole.
+const REMOTE_ROUND_FILES: usize = 2000;
 
 /// Files above this size are reported as `too_large` rather than read.
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -33,6 +40,19 @@ struct FileOutcome {
     /// The analysis, findings taken out; `None` when the file could not be read.
     analysis: Option<FileAnalysis>,
     fixes_applied: usize,
+}
+
+/// A file to scan: where it is, how findings name it, and what of it changed.
+struct Target {
+    /// The file on disk (for reading and fixing).
+    path: PathBuf,
+    /// The path findings carry.
+    shown: String,
+    lang: Lang,
+    /// Changed lines (`--diff`); `None`: the whole file counts.
+    lines: Option<Vec<(u32, u32)>>,
+    /// The file's bytes at a revision (`--diff A..B`); `None`: read it from disk.
+    content: Option<Vec<u8>>,
 }
 
 pub(super) fn run(args: &ScanArgs) -> u8 {
@@ -63,7 +83,91 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
         .cloned()
         .unwrap_or_else(|| PathBuf::from("."));
     let project = ProjectConfig::find(&config_root)?;
-    let rule_paths: Vec<PathBuf> = match (&args.rules.rules, &project) {
+    let exclude = match &project {
+        Some((_, config)) => glob_set(&config.exclude)?,
+        None => None,
+    };
+    let spec = args.diff.as_deref().map(DiffSpec::parse).transpose()?;
+    if args.fix && spec.as_ref().is_some_and(|s| s.head.is_some()) {
+        return Err("--fix changes the working tree; use --diff BASE, not BASE..HEAD".into());
+    }
+    let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
+    let selection = Selection {
+        roots: &roots,
+        exclude: exclude.as_ref(),
+        spec: spec.as_ref(),
+    };
+
+    let (mut report, metas, fixes) = match args.remote.options() {
+        Some(_) if !args.rules.rules.is_empty() => {
+            return Err(
+                "--server runs the service's playbooks: use --playbook ID, not --rules".into(),
+            );
+        }
+        Some(_) if args.stats || args.no_prefilter => {
+            return Err("--stats and --no-prefilter measure a local scan; drop --server".into());
+        }
+        Some(options) => {
+            let remote = Remote::new(options)?;
+            let targets = selection.targets(None)?;
+            let (report, fixes) = scan_remote(&remote, targets, args)?;
+            (report, Vec::new(), fixes)
+        }
+        None => scan_local(args, &selection, project.as_ref(), started)?,
+    };
+    report.sort();
+    report.stats.findings = report.findings.len() as u64;
+    report.stats.total_ms = started.elapsed().as_millis() as u64;
+
+    if let Some(path) = &args.write_baseline {
+        let written = Baseline::of(&report.findings);
+        std::fs::write(path, written.to_json())
+            .map_err(|e| format!("{}: cannot write the baseline: {e}", path.display()))?;
+        eprintln!(
+            "volatile: recorded {} finding(s) in {}",
+            report.findings.len(),
+            path.display()
+        );
+        return Ok(0);
+    }
+    if let Some(baseline) = &baseline {
+        let known = baseline.suppress(&mut report.findings);
+        report.stats.findings = report.findings.len() as u64;
+        if known > 0 {
+            eprintln!("volatile: {known} finding(s) already in the baseline were left out");
+        }
+    }
+
+    write_report(args, &report, &metas)?;
+    if args.fix && fixes > 0 {
+        eprintln!("applied {fixes} fix(es)");
+    }
+    let threshold = match args.fail_on {
+        FailOn::Hint => Some(Severity::Hint),
+        FailOn::Info => Some(Severity::Info),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Never => None,
+    };
+    let failed = threshold.is_some_and(|t| report.findings.iter().any(|f| f.severity >= t));
+    Ok(u8::from(failed))
+}
+
+fn read_baseline(path: &Path) -> Result<Baseline, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the baseline: {e}", path.display()))?;
+    Baseline::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Analyses the targets here, on a thread pool; returns the report, the descriptions of
+/// the rules run, and how many fixes were applied.
+fn scan_local(
+    args: &ScanArgs,
+    selection: &Selection,
+    project: Option<&(PathBuf, ProjectConfig)>,
+    started: Instant,
+) -> Result<(Report, Vec<RuleMeta>, usize), String> {
+    let rule_paths: Vec<PathBuf> = match (&args.rules.rules, project) {
         (paths, _) if !paths.is_empty() => paths.clone(),
         (_, Some((file, config))) if !config.playbooks.is_empty() => {
             let base = file.parent().unwrap_or(Path::new("."));
@@ -88,37 +192,34 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
     if !args.only.is_empty() {
         filter.only = Some(args.only.iter().cloned().collect());
     }
-    let exclude = match &project {
-        Some((_, config)) => {
-            filter.severity_overrides = config.overrides();
-            glob_set(&config.exclude)?
-        }
-        None => None,
-    };
+    if let Some((_, config)) = project {
+        filter.severity_overrides = config.overrides();
+    }
     let set = Arc::new(RuleSet::new(&sources.playbooks, &filter));
     if set.is_empty() {
         return Err("no rule to run (check --rules and --rule)".into());
     }
 
-    let files = collect_files(&roots, exclude.as_ref(), &set.languages());
+    let targets = selection.targets(Some(&set.languages()))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .stack_size(16 * 1024 * 1024)
         .build()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
-    let progress = progress_bar(args, files.len());
+    let progress = progress_bar(args, targets.len());
     let options = AnalyzeOptions {
         prefilter: !args.no_prefilter,
         time_rules: args.stats,
         ..AnalyzeOptions::default()
     };
     let outcomes: Vec<(Lang, FileOutcome)> = pool.install(|| {
-        files
-            .par_iter()
-            .map(|(path, lang)| {
-                let outcome = scan_file(&set, path, *lang, args.fix, &options);
+        targets
+            .into_par_iter()
+            .map(|target| {
+                let lang = target.lang;
+                let outcome = scan_file(&set, target, args.fix, &options);
                 progress.inc(1);
-                (*lang, outcome)
+                (lang, outcome)
             })
             .collect()
     });
@@ -127,7 +228,7 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
     let mut report = Report::default();
     let mut fixes = 0;
     let mut stats = Stats {
-        files: files.len() as u64,
+        files: outcomes.len() as u64,
         ..Stats::default()
     };
     let mut scan_stats = ScanStats::default();
@@ -144,11 +245,8 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
         report.findings.extend(outcome.findings);
         report.errors.extend(outcome.error);
     }
-    report.sort();
-    stats.findings = report.findings.len() as u64;
     stats.parse_ms = scan_stats.parse().as_millis() as u64;
     stats.match_ms = scan_stats.matching().as_millis() as u64;
-    stats.total_ms = started.elapsed().as_millis() as u64;
     report.stats = stats;
     if args.stats {
         eprint!(
@@ -156,20 +254,141 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
             scan_stats.render(&set, started.elapsed(), pool.current_num_threads())
         );
     }
+    Ok((report, rule_metas(&sources), fixes))
+}
 
-    write_report(args, &report, &sources)?;
-    if args.fix && fixes > 0 {
-        eprintln!("applied {fixes} fix(es)");
+/// Sends the targets to a service, a round of files at a time; returns the report and how
+/// many fixes were applied.
+fn scan_remote(
+    remote: &Remote,
+    targets: Vec<Target>,
+    args: &ScanArgs,
+) -> Result<(Report, usize), String> {
+    let progress = progress_bar(args, targets.len());
+    let mut report = Report::default();
+    report.stats.files = targets.len() as u64;
+    let mut fixes = 0;
+    let mut targets = targets.into_iter().peekable();
+    while targets.peek().is_some() {
+        let round: Vec<Target> = targets.by_ref().take(REMOTE_ROUND_FILES).collect();
+        let mut files = Vec::with_capacity(round.len());
+        let mut sent = Vec::with_capacity(round.len());
+        for target in round {
+            match read_target(&target) {
+                Ok(Some(text)) => {
+                    report.stats.bytes += text.len() as u64;
+                    files.push(RemoteFile {
+                        path: target.shown.clone(),
+                        language: Some(target.lang),
+                        content: text,
+                        changed_lines: target.lines.clone(),
+                    });
+                    sent.push(target);
+                }
+                Ok(None) => {}
+                Err(error) => report.errors.push(error),
+            }
+        }
+        let count = files.len();
+        let results = remote.analyze(files, &args.only)?;
+        for (target, result) in sent.iter().zip(results) {
+            if args.fix && !result.findings.is_empty() {
+                match std::fs::read_to_string(&target.path) {
+                    Ok(source) => fixes += apply_fixes(&target.path, &source, &result.findings),
+                    Err(e) => eprintln!("volatile: {}: cannot read for fixes: {e}", target.shown),
+                }
+            }
+            report.findings.extend(result.findings);
+            report.errors.extend(result.error);
+        }
+        progress.inc(count as u64);
     }
-    let threshold = match args.fail_on {
-        FailOn::Hint => Some(Severity::Hint),
-        FailOn::Info => Some(Severity::Info),
-        FailOn::Warning => Some(Severity::Warning),
-        FailOn::Error => Some(Severity::Error),
-        FailOn::Never => None,
-    };
-    let failed = threshold.is_some_and(|t| report.findings.iter().any(|f| f.severity >= t));
-    Ok(u8::from(failed))
+    progress.finish_and_clear();
+    Ok((report, fixes))
+}
+
+/// What to scan: the paths given, or what changed in git.
+struct Selection<'a> {
+    roots: &'a [PathBuf],
+    exclude: Option<&'a GlobSet>,
+    spec: Option<&'a DiffSpec>,
+}
+
+impl Selection<'_> {
+    /// The files to scan, in path order; `langs` limits them to languages with rules
+    /// (`None`: any supported language).
+    fn targets(&self, langs: Option<&[Lang]>) -> Result<Vec<Target>, String> {
+        let wanted = |lang: Lang| langs.is_none_or(|l| l.contains(&lang));
+        let Some(spec) = self.spec else {
+            return Ok(collect_files(self.roots, self.exclude)
+                .into_iter()
+                .filter(|(_, lang)| wanted(*lang))
+                .map(|(path, lang)| Target {
+                    shown: display_path(&path),
+                    path,
+                    lang,
+                    lines: None,
+                    content: None,
+                })
+                .collect());
+        };
+        let cwd = std::env::current_dir()
+            .and_then(|d| d.canonicalize())
+            .map_err(|e| format!("cannot read the current directory: {e}"))?;
+        let changes = diff::changes(&cwd, spec)?;
+        let roots: Vec<PathBuf> = self
+            .roots
+            .iter()
+            .filter_map(|r| r.canonicalize().ok())
+            .collect();
+        let mut targets = Vec::new();
+        for file in changes.files {
+            let path = changes.root.join(&file.path);
+            if !roots.iter().any(|r| path.starts_with(r)) {
+                continue;
+            }
+            if let Some(ex) = self.exclude
+                && (ex.is_match(&file.path) || ex.is_match(&path))
+            {
+                continue;
+            }
+            let lang = match &changes.head {
+                Some(_) => Lang::from_path(&path),
+                None => detect(&path),
+            };
+            let Some(lang) = lang.filter(|l| wanted(*l)) else {
+                continue;
+            };
+            let shown = match path.strip_prefix(&cwd) {
+                Ok(rel) => display_path(rel),
+                Err(_) => file.path.clone(),
+            };
+            targets.push(Target {
+                path,
+                shown,
+                lang,
+                lines: file.lines,
+                content: None,
+            });
+        }
+        if let Some(head) = &changes.head {
+            let paths: Vec<String> = targets
+                .iter()
+                .map(|t| {
+                    t.path
+                        .strip_prefix(&changes.root)
+                        .map(display_path)
+                        .unwrap_or_default()
+                })
+                .collect();
+            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+            let contents = diff::read_at(&changes.root, head, &refs)?;
+            for (target, content) in targets.iter_mut().zip(contents) {
+                target.content = Some(content.unwrap_or_default());
+            }
+        }
+        Ok(targets)
+    }
 }
 
 fn glob_set(globs: &[String]) -> Result<Option<GlobSet>, String> {
@@ -191,11 +410,7 @@ fn display_path(path: &Path) -> String {
 
 /// The files to scan with their languages, in a stable order. Explicit file arguments are
 /// always scanned; directories are walked like ripgrep does (`.gitignore`, no hidden files).
-fn collect_files(
-    roots: &[PathBuf],
-    exclude: Option<&GlobSet>,
-    langs: &[Lang],
-) -> Vec<(PathBuf, Lang)> {
+fn collect_files(roots: &[PathBuf], exclude: Option<&GlobSet>) -> Vec<(PathBuf, Lang)> {
     let mut out = Vec::new();
     for root in roots {
         if root.is_file() {
@@ -215,9 +430,7 @@ fn collect_files(
                     continue;
                 }
             }
-            if let Some(lang) = detect(path)
-                && langs.contains(&lang)
-            {
+            if let Some(lang) = detect(path) {
                 out.push((path.to_path_buf(), lang));
             }
         }
@@ -240,14 +453,43 @@ fn detect(path: &Path) -> Option<Lang> {
     Lang::from_shebang(&text)
 }
 
-fn scan_file(
-    set: &RuleSet,
-    path: &Path,
-    lang: Lang,
-    fix: bool,
-    options: &AnalyzeOptions,
-) -> FileOutcome {
-    let shown = display_path(path);
+/// Reads a target's text: `Ok(None)` for a binary file (skipped silently, as ripgrep and
+/// ast-grep do), the file's error when it cannot be read or is not UTF-8.
+fn read_target(target: &Target) -> Result<Option<String>, FileError> {
+    let error = |code: FileErrorCode, message: String| FileError {
+        path: target.shown.clone(),
+        code,
+        message,
+    };
+    let bytes = match &target.content {
+        Some(bytes) => bytes.clone(),
+        None => {
+            match std::fs::metadata(&target.path) {
+                Ok(m) if m.len() > MAX_FILE_BYTES => {
+                    return Err(error(
+                        FileErrorCode::TooLarge,
+                        format!("{} bytes is over the limit of {MAX_FILE_BYTES}", m.len()),
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(error(FileErrorCode::Unreadable, e.kind().to_string())),
+            }
+            std::fs::read(&target.path)
+                .map_err(|e| error(FileErrorCode::Unreadable, e.kind().to_string()))?
+        }
+    };
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return Ok(None);
+    }
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        error(
+            FileErrorCode::NotUtf8,
+            format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
+fn scan_file(set: &RuleSet, target: Target, fix: bool, options: &AnalyzeOptions) -> FileOutcome {
     let read_start = Instant::now();
     let mut outcome = FileOutcome {
         findings: Vec::new(),
@@ -257,56 +499,33 @@ fn scan_file(
         analysis: None,
         fixes_applied: 0,
     };
-    let error = |code: FileErrorCode, message: String| FileError {
-        path: shown.clone(),
-        code,
-        message,
-    };
-    match std::fs::metadata(path) {
-        Ok(m) if m.len() > MAX_FILE_BYTES => {
-            outcome.error = Some(error(
-                FileErrorCode::TooLarge,
-                format!("{} bytes is over the limit of {MAX_FILE_BYTES}", m.len()),
-            ));
-            return outcome;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            outcome.error = Some(error(FileErrorCode::Unreadable, e.kind().to_string()));
-            return outcome;
-        }
-    }
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            outcome.error = Some(error(FileErrorCode::Unreadable, e.kind().to_string()));
+    let source = match read_target(&target) {
+        Ok(Some(source)) => source,
+        Ok(None) => return outcome,
+        Err(error) => {
+            outcome.error = Some(error);
             return outcome;
         }
     };
-    // Binary files are skipped silently, as ripgrep and ast-grep do.
-    if bytes.iter().take(8192).any(|&b| b == 0) {
-        return outcome;
-    }
-    outcome.bytes = bytes.len() as u64;
-    let source = match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            outcome.error = Some(error(
-                FileErrorCode::NotUtf8,
-                format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
-            ));
-            return outcome;
-        }
-    };
+    outcome.bytes = source.len() as u64;
     outcome.read = read_start.elapsed();
-    let mut result = analyze(set, &shown, lang, &source, options);
+    let mut result = analyze(set, &target.shown, target.lang, &source, options);
     outcome.error = result.error.take();
+    if let Some(lines) = &target.lines {
+        result.findings.retain(|f| touches(f, lines));
+    }
     if fix {
-        outcome.fixes_applied = apply_fixes(path, &source, &result.findings);
+        outcome.fixes_applied = apply_fixes(&target.path, &source, &result.findings);
     }
     outcome.findings = std::mem::take(&mut result.findings);
     outcome.analysis = Some(result);
     outcome
+}
+
+/// Whether a finding's lines meet one of the changed ranges.
+fn touches(finding: &Finding, ranges: &[(u32, u32)]) -> bool {
+    let (first, last) = (finding.range.start.line, finding.range.end.line);
+    ranges.iter().any(|&(s, e)| first <= e && s <= last)
 }
 
 /// Applies the fixes of `findings` to the file; overlapping fixes after the first are
@@ -366,17 +585,15 @@ fn rule_metas(sources: &RuleSources) -> Vec<RuleMeta> {
         .collect()
 }
 
-fn write_report(args: &ScanArgs, report: &Report, sources: &RuleSources) -> Result<(), String> {
+fn write_report(args: &ScanArgs, report: &Report, metas: &[RuleMeta]) -> Result<(), String> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match args.format {
         Format::Json => json::write(report, &mut out),
-        Format::Sarif => sarif::write(
-            report,
-            &rule_metas(sources),
-            env!("CARGO_PKG_VERSION"),
-            &mut out,
-        ),
+        Format::Sarif => sarif::write(report, metas, env!("CARGO_PKG_VERSION"), &mut out),
+        Format::Github => github::write(report, &mut out),
+        Format::Gitlab => gitlab::write(report, &mut out),
+        Format::Checkstyle => checkstyle::write(report, &mut out),
         Format::Text => {
             let color = match args.color.as_str() {
                 "always" => true,
