@@ -463,18 +463,26 @@ fn inline_playbook() {
 
 #[test]
 fn inline_rules_that_are_not_objects_are_errors() {
-    let spec: volatile_engine::spec::InlinePlaybookSpec =
-        match serde_json::from_value(serde_json::json!({
+    let spec: volatile_engine::spec::InlinePlaybookSpec = match serde_json::from_value(
+        serde_json::json!({
             "rules": [null, {"id": "a", "language": "python", "rule": {"pattern": "print($A)"}}, "id: b", 3]
-        })) {
-            Ok(s) => s,
-            Err(e) => panic!("{e}"),
-        };
+        }),
+    ) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
     let outcome = volatile_engine::playbook::inline_playbook(spec);
     assert_eq!(outcome.playbook.rules.len(), 1);
     let files: Vec<Option<&str>> = outcome.errors.iter().map(|e| e.file.as_deref()).collect();
-    assert_eq!(files, [Some("rules[0]"), Some("rules[2]"), Some("rules[3]")]);
-    assert!(outcome.errors[0].to_string().contains("a rule must be an object"));
+    assert_eq!(
+        files,
+        [Some("rules[0]"), Some("rules[2]"), Some("rules[3]")]
+    );
+    assert!(
+        outcome.errors[0]
+            .to_string()
+            .contains("a rule must be an object")
+    );
 }
 
 #[test]
