@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use volatile_grammars::Lang;
@@ -243,19 +244,181 @@ pub fn analyze(
     source: &str,
     options: &AnalyzeOptions,
 ) -> FileAnalysis {
-    match catch_unwind(AssertUnwindSafe(|| {
-        analyze_unguarded(set, path, lang, source, options)
-    })) {
+    guarded(path, || {
+        Ok(analyze_unguarded(set, path, lang, source, options))
+    })
+    .unwrap_or_else(|Cancelled| internal_error(path))
+}
+
+/// Analyses one file that the caller has already parsed (an editor keeping a document's
+/// tree and re-parsing it incrementally, see [`crate::incremental`]); the same findings as
+/// [`analyze`] of `source`. A panic becomes the file's `internal` error.
+///
+/// `tree` must be the parse of `source` with its byte order mark, if it has one, left out
+/// (as [`crate::incremental::Reparser::parse`] gives it); byte offsets in the findings
+/// still count the mark, as [`analyze`]'s do.
+pub fn analyze_parsed(
+    set: &RuleSet,
+    path: &str,
+    lang: Lang,
+    source: &str,
+    tree: &tree_sitter::Tree,
+    options: &AnalyzeOptions,
+) -> FileAnalysis {
+    analyze_parsed_cancellable(
+        set,
+        path,
+        lang,
+        source,
+        tree,
+        options,
+        &AtomicBool::new(false),
+    )
+    .unwrap_or_else(|| internal_error(path))
+}
+
+/// [`analyze_parsed`] that gives up, returning `None`, soon after `cancelled` is set (it
+/// is checked between nodes, like the deadline): for work that a newer version of the
+/// document has made pointless.
+pub fn analyze_parsed_cancellable(
+    set: &RuleSet,
+    path: &str,
+    lang: Lang,
+    source: &str,
+    tree: &tree_sitter::Tree,
+    options: &AnalyzeOptions,
+    cancelled: &AtomicBool,
+) -> Option<FileAnalysis> {
+    let stop = || cancelled.load(Ordering::Relaxed);
+    guarded(path, || {
+        let selection = match Selection::of(set, path, lang, source, options) {
+            Ok(selection) => selection,
+            Err(prefiltered) => return Ok(FileAnalysis::skipped(prefiltered)),
+        };
+        let (offset, text) = strip_bom(source);
+        if tree.root_node().end_byte() > text.len() {
+            return Ok(FileAnalysis::failed(
+                path,
+                FileErrorCode::Internal,
+                "the syntax tree given does not belong to this text".into(),
+            ));
+        }
+        let parsed = Parsed {
+            text,
+            offset,
+            tree: TsTree::Borrowed(tree),
+            parse_start: Instant::now(),
+        };
+        match_tree(&selection, path, lang, source, parsed, options, &stop)
+    })
+    .ok()
+}
+
+/// Analysis stopped because its result is no longer wanted.
+struct Cancelled;
+
+/// Runs `f`, turning a panic into the file's `internal` error.
+fn guarded(
+    path: &str,
+    f: impl FnOnce() -> Result<FileAnalysis, Cancelled>,
+) -> Result<FileAnalysis, Cancelled> {
+    match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(_) => FileAnalysis::failed(
-            path,
-            FileErrorCode::Internal,
-            "internal error while analysing this file; other files are unaffected".into(),
-        ),
+        Err(_) => Ok(internal_error(path)),
     }
 }
 
+fn internal_error(path: &str) -> FileAnalysis {
+    FileAnalysis::failed(
+        path,
+        FileErrorCode::Internal,
+        "internal error while analysing this file; other files are unaffected".into(),
+    )
+}
+
 const BOM: &str = "\u{feff}";
+
+/// The length of `source`'s byte order mark (0 or 3) and the text after it: what is parsed.
+fn strip_bom(source: &str) -> (usize, &str) {
+    match source.strip_prefix(BOM) {
+        Some(rest) => (BOM.len(), rest),
+        None => (0, source),
+    }
+}
+
+/// The rules of a file's language that run on it.
+struct Selection<'r> {
+    rules: &'r LangRules,
+    /// By index into `rules.rules`: whether the rule runs.
+    applies: Vec<bool>,
+    rules_run: usize,
+    rules_prefiltered: usize,
+}
+
+impl<'r> Selection<'r> {
+    /// The rules that apply to `path` and, with the prefilter, whose literals `source`
+    /// has; when there are none, `Err` with the number of rules the prefilter skipped.
+    fn of(
+        set: &'r RuleSet,
+        path: &str,
+        lang: Lang,
+        source: &str,
+        options: &AnalyzeOptions,
+    ) -> Result<Selection<'r>, usize> {
+        let Some(rules) = set.langs.get(&lang) else {
+            return Err(0);
+        };
+        let mut applies: Vec<bool> = rules
+            .rules
+            .iter()
+            .map(|r| r.rule.applies_to_path(path))
+            .collect();
+        let mut rules_prefiltered = 0;
+        if options.prefilter
+            && let Some(prefilter) = &rules.prefilter
+            && applies.iter().any(|a| *a)
+        {
+            rules_prefiltered = prefilter.filter(source, &mut applies);
+        }
+        let rules_run = applies.iter().filter(|a| **a).count();
+        if rules_run == 0 {
+            return Err(rules_prefiltered);
+        }
+        Ok(Selection {
+            rules,
+            applies,
+            rules_run,
+            rules_prefiltered,
+        })
+    }
+}
+
+/// A tree-sitter tree: parsed here and dropped as soon as it is flattened, or the caller's.
+enum TsTree<'t> {
+    Owned(tree_sitter::Tree),
+    Borrowed(&'t tree_sitter::Tree),
+}
+
+impl std::ops::Deref for TsTree<'_> {
+    type Target = tree_sitter::Tree;
+
+    fn deref(&self) -> &tree_sitter::Tree {
+        match self {
+            TsTree::Owned(tree) => tree,
+            TsTree::Borrowed(tree) => tree,
+        }
+    }
+}
+
+/// The parse of a file's text (the source without its byte order mark).
+struct Parsed<'s, 't> {
+    text: &'s str,
+    /// Bytes of the byte order mark before `text` in the source.
+    offset: usize,
+    tree: TsTree<'t>,
+    /// When parsing started, for [`FileAnalysis::parse_time`].
+    parse_start: Instant,
+}
 
 fn analyze_unguarded(
     set: &RuleSet,
@@ -264,29 +427,11 @@ fn analyze_unguarded(
     source: &str,
     options: &AnalyzeOptions,
 ) -> FileAnalysis {
-    let Some(rules) = set.langs.get(&lang) else {
-        return FileAnalysis::skipped(0);
+    let selection = match Selection::of(set, path, lang, source, options) {
+        Ok(selection) => selection,
+        Err(prefiltered) => return FileAnalysis::skipped(prefiltered),
     };
-    let mut applies: Vec<bool> = rules
-        .rules
-        .iter()
-        .map(|r| r.rule.applies_to_path(path))
-        .collect();
-    let mut rules_prefiltered = 0;
-    if options.prefilter
-        && let Some(prefilter) = &rules.prefilter
-        && applies.iter().any(|a| *a)
-    {
-        rules_prefiltered = prefilter.filter(source, &mut applies);
-    }
-    let rules_run = applies.iter().filter(|a| **a).count();
-    if rules_run == 0 {
-        return FileAnalysis::skipped(rules_prefiltered);
-    }
-    let (offset, text) = match source.strip_prefix(BOM) {
-        Some(rest) => (BOM.len(), rest),
-        None => (0, source),
-    };
+    let (offset, text) = strip_bom(source);
     let parse_start = Instant::now();
     let ts_tree = match parse_ts(lang, text, options.deadline) {
         Ok(t) => t,
@@ -312,6 +457,39 @@ fn analyze_unguarded(
             );
         }
     };
+    let parsed = Parsed {
+        text,
+        offset,
+        tree: TsTree::Owned(ts_tree),
+        parse_start,
+    };
+    match_tree(&selection, path, lang, source, parsed, options, &|| false)
+        .unwrap_or_else(|Cancelled| internal_error(path))
+}
+
+/// Everything after parsing: flatten the tree, run the rules, collect the findings.
+/// `stop` is checked with the deadline; when it answers true the analysis is abandoned.
+fn match_tree(
+    selection: &Selection<'_>,
+    path: &str,
+    lang: Lang,
+    source: &str,
+    parsed: Parsed<'_, '_>,
+    options: &AnalyzeOptions,
+    stop: &dyn Fn() -> bool,
+) -> Result<FileAnalysis, Cancelled> {
+    let Selection {
+        rules,
+        ref applies,
+        rules_run,
+        rules_prefiltered,
+    } = *selection;
+    let Parsed {
+        text,
+        offset,
+        tree: ts_tree,
+        parse_start,
+    } = parsed;
     let mut times = options
         .time_rules
         .then(|| vec![Duration::ZERO; rules.rules.len()]);
@@ -366,12 +544,17 @@ fn analyze_unguarded(
     let empty: Vec<u32> = Vec::new();
     let memo = Memo::new();
     for node in 0..tree.len() as NodeId {
-        if node % 1024 == 0 && options.deadline.is_some_and(|d| Instant::now() >= d) {
-            return FileAnalysis::failed(
-                path,
-                FileErrorCode::DeadlineExceeded,
-                "the deadline passed while matching this file".into(),
-            );
+        if node % 1024 == 0 {
+            if options.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(FileAnalysis::failed(
+                    path,
+                    FileErrorCode::DeadlineExceeded,
+                    "the deadline passed while matching this file".into(),
+                ));
+            }
+            if stop() {
+                return Err(Cancelled);
+            }
         }
         let kind = tree.kind(node);
         let by_kind = if kind == ERROR_KIND {
@@ -425,7 +608,7 @@ fn analyze_unguarded(
     findings.dedup_by(|a, b| a.sort_key() == b.sort_key());
     let truncated = findings.len() > options.max_findings;
     findings.truncate(options.max_findings);
-    FileAnalysis {
+    Ok(FileAnalysis {
         findings,
         error: None,
         truncated,
@@ -442,7 +625,7 @@ fn analyze_unguarded(
                     .collect()
             })
             .unwrap_or_default(),
-    }
+    })
 }
 
 /// The flat node with this range and kind (the innermost if several share it).

@@ -8,7 +8,9 @@
 //! every thread.
 //!
 //! Analysis ([`analyze`]) parses a file once, walks its tree once, and runs at each node
-//! only the rules whose root can match that node's kind.
+//! only the rules whose root can match that node's kind. An editor that keeps a document's
+//! tree and re-parses it as it is edited ([`incremental`]) hands the tree to
+//! [`analyze::analyze_parsed`] instead.
 //!
 //! The engine knows nothing of HTTP or of the file system layout of a scan: it takes text
 //! and gives back [`finding::Finding`]s.
@@ -20,6 +22,7 @@ pub mod document;
 pub mod error;
 pub mod finding;
 pub mod fingerprint;
+pub mod incremental;
 pub mod kinds;
 pub mod loader;
 pub mod matcher;

@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod harden;
 pub mod http;
 pub mod listener;
+pub mod lsp;
 pub mod remote;
 pub mod scrub;
 pub mod serve;

@@ -5,7 +5,7 @@
 
 mod catalog;
 mod diff;
-mod project;
+pub(crate) mod project;
 mod rules;
 mod scan;
 mod stats;
@@ -40,6 +40,8 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Run a language server over stdio, for editors.
+    Lsp(crate::lsp::LspArgs),
 }
 
 /// Where rules come from.
@@ -213,6 +215,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => crate::serve::run(*args),
         Command::Scan(args) => scan::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Lsp(args) => crate::lsp::run(&args),
         Command::Rules { command } => match command {
             RulesCommand::List(args) => rules::list(&args),
             RulesCommand::Catalog(args) => rules::catalog(&args),
