@@ -81,3 +81,21 @@ pub fn json(out: &Output) -> serde_json::Value {
         ),
     }
 }
+
+/// `(path, rule_id, start line)` of every finding of a JSON scan report, in report order.
+pub fn findings_of(report: &serde_json::Value) -> Vec<(String, String, u64)> {
+    report["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| {
+                    (
+                        f["path"].as_str().unwrap_or("").to_string(),
+                        f["rule_id"].as_str().unwrap_or("").to_string(),
+                        f["range"]["start"]["line"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use volatile_tests::server::Server;
-use volatile_tests::{json, run_in, stderr, stdout, temp_dir, write_files};
+use volatile_tests::{findings_of, json, run_in, stderr, stdout, temp_dir, write_files};
 
 const RULES: &str = "id: no-eval
 language: javascript
@@ -42,24 +42,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         Ok(out) => panic!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr)),
         Err(e) => panic!("cannot run git: {e}"),
     }
-}
-
-/// `(path, rule_id, line)` of every finding of a JSON report.
-fn found(report: &Value) -> Vec<(String, String, u64)> {
-    report["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| {
-                    (
-                        f["path"].as_str().unwrap_or("").to_string(),
-                        f["rule_id"].as_str().unwrap_or("").to_string(),
-                        f["range"]["start"]["line"].as_u64().unwrap_or(0),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn owned(want: &[(&str, &str, u64)]) -> Vec<(String, String, u64)> {
@@ -118,10 +100,16 @@ fn diff_between_revisions_reports_only_changed_lines() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     // Only the added line of a.js; the renamed file has no changed line; the working
     // tree (tool.py, new.js) is not part of a revision range.
-    assert_eq!(found(&json(&out)), owned(&[("src/a.js", "no-eval", 3)]));
+    assert_eq!(
+        findings_of(&json(&out)),
+        owned(&[("src/a.js", "no-eval", 3)])
+    );
     // `...` compares against the merge base: the same here.
     let out = scan(dir.path(), &["--diff", &format!("{first}...HEAD")]);
-    assert_eq!(found(&json(&out)), owned(&[("src/a.js", "no-eval", 3)]));
+    assert_eq!(
+        findings_of(&json(&out)),
+        owned(&[("src/a.js", "no-eval", 3)])
+    );
 }
 
 #[test]
@@ -130,7 +118,10 @@ fn diff_reads_files_at_the_head_revision_not_the_working_tree() {
     // Change a.js in the working tree so that line 3 no longer has a finding there.
     write_files(dir.path(), &[("src/a.js", "x();\ny();\nz();\nw();\n")]);
     let out = scan(dir.path(), &["--diff", &format!("{first}..{second}")]);
-    assert_eq!(found(&json(&out)), owned(&[("src/a.js", "no-eval", 3)]));
+    assert_eq!(
+        findings_of(&json(&out)),
+        owned(&[("src/a.js", "no-eval", 3)])
+    );
 }
 
 #[test]
@@ -139,12 +130,15 @@ fn diff_against_the_working_tree_counts_untracked_files_whole() {
     let out = scan(dir.path(), &["--diff", &second]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
-        found(&json(&out)),
+        findings_of(&json(&out)),
         owned(&[("src/new.js", "no-eval", 1), ("tool.py", "print-call", 2)])
     );
     // Paths given limit the scan to changed files under them.
     let out = scan(dir.path(), &["--diff", &second, "src"]);
-    assert_eq!(found(&json(&out)), owned(&[("src/new.js", "no-eval", 1)]));
+    assert_eq!(
+        findings_of(&json(&out)),
+        owned(&[("src/new.js", "no-eval", 1)])
+    );
     // From a subdirectory, paths are relative to it, as in a plain scan.
     let sub = dir.path().join("src");
     let out = run_in(
@@ -159,7 +153,7 @@ fn diff_against_the_working_tree_counts_untracked_files_whole() {
             &second,
         ],
     );
-    assert_eq!(found(&json(&out)), owned(&[("new.js", "no-eval", 1)]));
+    assert_eq!(findings_of(&json(&out)), owned(&[("new.js", "no-eval", 1)]));
 }
 
 #[test]
@@ -222,7 +216,7 @@ fn baselines_hide_accepted_findings_and_report_new_ones() {
     );
     let out = scan(root, &["--baseline", "baseline.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(found(&json(&out)), []);
+    assert_eq!(findings_of(&json(&out)), []);
     // Code moves down two lines and gains one more `eval(x)`: only one is new.
     write_files(
         root,
@@ -230,7 +224,7 @@ fn baselines_hide_accepted_findings_and_report_new_ones() {
     );
     let out = scan(root, &["--baseline", "baseline.json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_eq!(found(&json(&out)), owned(&[("a.js", "no-eval", 6)]));
+    assert_eq!(findings_of(&json(&out)), owned(&[("a.js", "no-eval", 6)]));
     // A broken baseline is a usage error.
     write_files(root, &[("bad.json", "{\"version\": 1}")]);
     let out = scan(root, &["--baseline", "bad.json"]);
@@ -384,7 +378,7 @@ fn server_mode_with_diff_sends_changed_lines_and_needs_its_key() {
     let out = run(args(Some(key)));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
-        found(&json(&out)),
+        findings_of(&json(&out)),
         owned(&[("src/new.js", "no-eval", 1), ("tool.py", "print-call", 2)])
     );
 }

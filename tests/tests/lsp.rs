@@ -187,6 +187,24 @@ impl Client {
     }
 
     /// `shutdown`, `exit`, and the exit status and stderr of the process.
+    /// Shuts down, and checks the server exited 0 without any document text in its log.
+    fn shut_down_cleanly(self) -> Result<(), String> {
+        let (status, stderr) = self.finish()?;
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert_no_text_in(&stderr);
+        Ok(())
+    }
+
+    /// Checks that no further diagnostics arrive within half a second.
+    fn expect_no_more_diagnostics(&mut self) -> Result<(), String> {
+        let more = self.next_notification(
+            "textDocument/publishDiagnostics",
+            Duration::from_millis(500),
+        )?;
+        assert!(more.is_none(), "unexpected: {more:?}");
+        Ok(())
+    }
+
     fn finish(mut self) -> Result<(ExitStatus, String), String> {
         self.request("shutdown", Value::Null)?;
         self.notify("exit", Value::Null)?;
@@ -415,10 +433,7 @@ fn diagnostics_quick_fixes_and_incremental_changes() -> Result<(), String> {
     let closed = client.diagnostics(URI)?;
     assert_eq!(closed["diagnostics"], json!([]));
 
-    let (status, stderr) = client.finish()?;
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_no_text_in(&stderr);
-    Ok(())
+    client.shut_down_cleanly()
 }
 
 #[test]
@@ -450,10 +465,7 @@ fn only_the_last_of_rapid_changes_is_published() -> Result<(), String> {
     let more =
         client.next_notification("textDocument/publishDiagnostics", Duration::from_secs(1))?;
     assert!(more.is_none(), "unexpected: {more:?}");
-    let (status, stderr) = client.finish()?;
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_no_text_in(&stderr);
-    Ok(())
+    client.shut_down_cleanly()
 }
 
 #[test]
@@ -489,15 +501,8 @@ fn outdated_versions_are_never_published() -> Result<(), String> {
     for (version, count) in &published {
         assert_eq!(*count, version - 1, "{published:?}");
     }
-    let more = client.next_notification(
-        "textDocument/publishDiagnostics",
-        Duration::from_millis(500),
-    )?;
-    assert!(more.is_none(), "unexpected: {more:?}");
-    let (status, stderr) = client.finish()?;
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_no_text_in(&stderr);
-    Ok(())
+    client.expect_no_more_diagnostics()?;
+    client.shut_down_cleanly()
 }
 
 #[test]
@@ -530,15 +535,8 @@ fn a_reopened_document_never_gets_the_old_texts_diagnostics() -> Result<(), Stri
             break;
         }
     }
-    let more = client.next_notification(
-        "textDocument/publishDiagnostics",
-        Duration::from_millis(500),
-    )?;
-    assert!(more.is_none(), "unexpected: {more:?}");
-    let (status, stderr) = client.finish()?;
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_no_text_in(&stderr);
-    Ok(())
+    client.expect_no_more_diagnostics()?;
+    client.shut_down_cleanly()
 }
 
 #[test]
@@ -742,10 +740,7 @@ fn remote_mode_gets_findings_from_a_running_service() -> Result<(), String> {
         summary(&published),
         vec![("no-eval".to_string(), range((0, 19), (0, 29)), 1)]
     );
-    let (status, stderr) = client.finish()?;
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_no_text_in(&stderr);
-    Ok(())
+    client.shut_down_cleanly()
 }
 
 #[test]
@@ -815,8 +810,5 @@ fn an_unreachable_service_is_reported_not_fatal() -> Result<(), String> {
     assert!(!message.contains(CANARY));
     let published = client.diagnostics(URI)?;
     assert_eq!(published["diagnostics"], json!([]));
-    let (status, stderr) = client.finish()?;
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_no_text_in(&stderr);
-    Ok(())
+    client.shut_down_cleanly()
 }

@@ -1,6 +1,6 @@
 //! `volatile scan` end to end: exit codes, formats, walking, errors, fixes, threads.
 
-use volatile_tests::{json, run_in, stderr, stdout, temp_dir, write_files};
+use volatile_tests::{findings_of, json, run_in, stderr, stdout, temp_dir, write_files};
 
 const RULES: &str = "id: no-eval
 language: javascript
@@ -56,20 +56,7 @@ fn json_report_has_findings_errors_and_stats() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json(&out);
-    let found: Vec<(String, String, u64)> = report["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| {
-                    (
-                        f["path"].as_str().unwrap_or("").to_string(),
-                        f["rule_id"].as_str().unwrap_or("").to_string(),
-                        f["range"]["start"]["line"].as_u64().unwrap_or(0),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let found = findings_of(&report);
     let want = [
         ("bin/tool", "print-call", 2),
         ("src/a.js", "no-eval", 1),

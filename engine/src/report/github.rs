@@ -80,11 +80,7 @@ mod tests {
     use crate::report::fixtures;
 
     fn render(report: &Report) -> String {
-        let mut out = Vec::new();
-        if let Err(err) = write(report, &mut out) {
-            panic!("write: {err}");
-        }
-        String::from_utf8_lossy(&out).into_owned()
+        fixtures::written(|out| write(report, out))
     }
 
     #[test]

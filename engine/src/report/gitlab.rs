@@ -119,11 +119,7 @@ mod tests {
 
     #[test]
     fn snapshot() {
-        let mut out = Vec::new();
-        if let Err(err) = write(&fixtures::report(), &mut out) {
-            panic!("write: {err}");
-        }
-        insta::assert_snapshot!(String::from_utf8_lossy(&out));
+        insta::assert_snapshot!(fixtures::written(|out| write(&fixtures::report(), out)));
     }
 
     #[test]

@@ -16,14 +16,7 @@ mod tests {
     use crate::report::fixtures;
 
     fn render(report: &Report) -> String {
-        let mut out = Vec::new();
-        if let Err(err) = write(report, &mut out) {
-            panic!("write: {err}");
-        }
-        match String::from_utf8(out) {
-            Ok(text) => text,
-            Err(err) => panic!("not UTF-8: {err}"),
-        }
+        fixtures::written(|out| write(report, out))
     }
 
     #[test]

@@ -111,6 +111,18 @@ pub(crate) mod fixtures {
     pub const TOOL_PY: &str =
         "import os\r\nos.system(\r\n  'a'\r\n  'b'\r\n  'c'\r\n  'd'\r\n  'e'\r\n)\r\nprint(1)\r\n";
 
+    /// What a writer wrote into memory, as UTF-8 text; panics on an error.
+    pub fn written(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+        let mut out = Vec::new();
+        if let Err(err) = write(&mut out) {
+            panic!("write: {err}");
+        }
+        match String::from_utf8(out) {
+            Ok(text) => text,
+            Err(err) => panic!("not UTF-8: {err}"),
+        }
+    }
+
     /// The source of a fixture path, as the text report asks for it.
     pub fn source(path: &str) -> Option<String> {
         match path {

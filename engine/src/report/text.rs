@@ -333,14 +333,7 @@ mod tests {
     use volatile_grammars::Lang;
 
     fn render(report: &Report, color: bool) -> String {
-        let mut out = Vec::new();
-        if let Err(err) = write(report, &fixtures::source, color, &mut out) {
-            panic!("write: {err}");
-        }
-        match String::from_utf8(out) {
-            Ok(text) => text,
-            Err(err) => panic!("not UTF-8: {err}"),
-        }
+        fixtures::written(|out| write(report, &fixtures::source, color, out))
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use volatile_engine::finding::Severity;
 
@@ -51,6 +52,20 @@ impl ProjectConfig {
             }
         }
         Ok(Some((path, config)))
+    }
+
+    /// The `exclude` globs as one set; `None` when there are none.
+    pub fn exclude_set(&self) -> Result<Option<GlobSet>, String> {
+        if self.exclude.is_empty() {
+            return Ok(None);
+        }
+        let mut builder = GlobSetBuilder::new();
+        for g in &self.exclude {
+            let glob =
+                Glob::new(g).map_err(|e| format!("volatile.yml: bad exclude glob `{g}`: {e}"))?;
+            builder.add(glob);
+        }
+        builder.build().map(Some).map_err(|e| e.to_string())
     }
 
     /// The severity overrides in the engine's form.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use volatile_engine::analyze::{AnalyzeOptions, FileAnalysis, RuleFilter, RuleSet, analyze};
@@ -84,7 +84,7 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
         .unwrap_or_else(|| PathBuf::from("."));
     let project = ProjectConfig::find(&config_root)?;
     let exclude = match &project {
-        Some((_, config)) => glob_set(&config.exclude)?,
+        Some((_, config)) => config.exclude_set()?,
         None => None,
     };
     let spec = args.diff.as_deref().map(DiffSpec::parse).transpose()?;
@@ -389,18 +389,6 @@ impl Selection<'_> {
         }
         Ok(targets)
     }
-}
-
-fn glob_set(globs: &[String]) -> Result<Option<GlobSet>, String> {
-    if globs.is_empty() {
-        return Ok(None);
-    }
-    let mut builder = GlobSetBuilder::new();
-    for g in globs {
-        builder
-            .add(Glob::new(g).map_err(|e| format!("volatile.yml: bad exclude glob `{g}`: {e}"))?);
-    }
-    builder.build().map(Some).map_err(|e| e.to_string())
 }
 
 fn display_path(path: &Path) -> String {

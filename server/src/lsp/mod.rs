@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use lsp_server::Connection;
 use tracing::{info, warn};
 use volatile_engine::analyze::{RuleFilter, RuleSet};
@@ -104,7 +103,7 @@ fn setup(args: &LspArgs, root: &Path) -> Result<Setup, String> {
         info!("using {}", file.display());
     }
     let (overrides, exclude) = match &project {
-        Some((_, config)) => (config.overrides(), glob_set(&config.exclude)?),
+        Some((_, config)) => (config.overrides(), config.exclude_set()?),
         None => (HashMap::new(), None),
     };
     if let Some(options) = args.remote.options() {
@@ -151,18 +150,6 @@ fn setup(args: &LspArgs, root: &Path) -> Result<Setup, String> {
         backend: Backend::Local(Arc::new(set)),
         exclude,
     })
-}
-
-fn glob_set(globs: &[String]) -> Result<Option<GlobSet>, String> {
-    if globs.is_empty() {
-        return Ok(None);
-    }
-    let mut builder = GlobSetBuilder::new();
-    for g in globs {
-        builder
-            .add(Glob::new(g).map_err(|e| format!("volatile.yml: bad exclude glob `{g}`: {e}"))?);
-    }
-    builder.build().map(Some).map_err(|e| e.to_string())
 }
 
 /// Logs to stderr at `RUST_LOG` (default `warn`). The transport crate's own debug logs
