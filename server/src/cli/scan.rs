@@ -1,5 +1,6 @@
 //! `volatile scan`: walk, analyse in parallel, report.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +41,19 @@ struct FileOutcome {
     /// The analysis, findings taken out; `None` when the file could not be read.
     analysis: Option<FileAnalysis>,
     fixes_applied: usize,
+    /// The text read from a revision, kept for the text report's code frames.
+    revision_text: Option<String>,
+}
+
+/// What a scan produced, locally or remotely.
+struct Scanned {
+    report: Report,
+    /// Descriptions of the rules run (empty for a remote scan).
+    metas: Vec<RuleMeta>,
+    fixes: usize,
+    /// Texts of files read from a git revision, by shown path: the text report's code
+    /// frames must show them, not the working tree.
+    revision_texts: HashMap<String, String>,
 }
 
 /// A file to scan: where it is, how findings name it, and what of it changed.
@@ -98,7 +112,7 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
         spec: spec.as_ref(),
     };
 
-    let (mut report, metas, fixes) = match args.remote.options() {
+    let scanned = match args.remote.options() {
         Some(_) if !args.rules.rules.is_empty() => {
             return Err(
                 "--server runs the service's playbooks: use --playbook ID, not --rules".into(),
@@ -109,12 +123,16 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
         }
         Some(options) => {
             let remote = Remote::new(options)?;
-            let targets = selection.targets(None)?;
-            let (report, fixes) = scan_remote(&remote, targets, args)?;
-            (report, Vec::new(), fixes)
+            scan_remote(&remote, selection.targets(None)?, args)?
         }
         None => scan_local(args, &selection, project.as_ref(), started)?,
     };
+    let Scanned {
+        mut report,
+        metas,
+        fixes,
+        revision_texts,
+    } = scanned;
     report.sort();
     report.stats.findings = report.findings.len() as u64;
     report.stats.total_ms = started.elapsed().as_millis() as u64;
@@ -138,7 +156,7 @@ fn scan(args: &ScanArgs) -> Result<u8, String> {
         }
     }
 
-    write_report(args, &report, &metas)?;
+    write_report(args, &report, &metas, &revision_texts)?;
     if args.fix && fixes > 0 {
         eprintln!("applied {fixes} fix(es)");
     }
@@ -166,7 +184,7 @@ fn scan_local(
     selection: &Selection,
     project: Option<&(PathBuf, ProjectConfig)>,
     started: Instant,
-) -> Result<(Report, Vec<RuleMeta>, usize), String> {
+) -> Result<Scanned, String> {
     let rule_paths: Vec<PathBuf> = match (&args.rules.rules, project) {
         (paths, _) if !paths.is_empty() => paths.clone(),
         (_, Some((file, config))) if !config.playbooks.is_empty() => {
@@ -217,7 +235,8 @@ fn scan_local(
             .into_par_iter()
             .map(|target| {
                 let lang = target.lang;
-                let outcome = scan_file(&set, target, args.fix, &options);
+                let keep_text = args.format == Format::Text;
+                let outcome = scan_file(&set, target, args.fix, keep_text, &options);
                 progress.inc(1);
                 (lang, outcome)
             })
@@ -227,6 +246,7 @@ fn scan_local(
 
     let mut report = Report::default();
     let mut fixes = 0;
+    let mut revision_texts = HashMap::new();
     let mut stats = Stats {
         files: outcomes.len() as u64,
         ..Stats::default()
@@ -242,6 +262,9 @@ fn scan_local(
             outcome.analysis.as_ref(),
         );
         fixes += outcome.fixes_applied;
+        if let (Some(text), Some(first)) = (outcome.revision_text, outcome.findings.first()) {
+            revision_texts.insert(first.path.clone(), text);
+        }
         report.findings.extend(outcome.findings);
         report.errors.extend(outcome.error);
     }
@@ -254,20 +277,22 @@ fn scan_local(
             scan_stats.render(&set, started.elapsed(), pool.current_num_threads())
         );
     }
-    Ok((report, rule_metas(&sources), fixes))
+    Ok(Scanned {
+        report,
+        metas: rule_metas(&sources),
+        fixes,
+        revision_texts,
+    })
 }
 
 /// Sends the targets to a service, a round of files at a time; returns the report and how
 /// many fixes were applied.
-fn scan_remote(
-    remote: &Remote,
-    targets: Vec<Target>,
-    args: &ScanArgs,
-) -> Result<(Report, usize), String> {
+fn scan_remote(remote: &Remote, targets: Vec<Target>, args: &ScanArgs) -> Result<Scanned, String> {
     let progress = progress_bar(args, targets.len());
     let mut report = Report::default();
     report.stats.files = targets.len() as u64;
     let mut fixes = 0;
+    let mut revision_texts = HashMap::new();
     let mut targets = targets.into_iter().peekable();
     while targets.peek().is_some() {
         let round: Vec<Target> = targets.by_ref().take(REMOTE_ROUND_FILES).collect();
@@ -298,13 +323,24 @@ fn scan_remote(
                     Err(e) => eprintln!("volatile: {}: cannot read for fixes: {e}", target.shown),
                 }
             }
+            if let (Some(bytes), Some(first), Format::Text) =
+                (&target.content, result.findings.first(), args.format)
+            {
+                let text = String::from_utf8_lossy(bytes).into_owned();
+                revision_texts.insert(first.path.clone(), text);
+            }
             report.findings.extend(result.findings);
             report.errors.extend(result.error);
         }
         progress.inc(count as u64);
     }
     progress.finish_and_clear();
-    Ok((report, fixes))
+    Ok(Scanned {
+        report,
+        metas: Vec::new(),
+        fixes,
+        revision_texts,
+    })
 }
 
 /// What to scan: the paths given, or what changed in git.
@@ -477,7 +513,13 @@ fn read_target(target: &Target) -> Result<Option<String>, FileError> {
     })
 }
 
-fn scan_file(set: &RuleSet, target: Target, fix: bool, options: &AnalyzeOptions) -> FileOutcome {
+fn scan_file(
+    set: &RuleSet,
+    target: Target,
+    fix: bool,
+    keep_text: bool,
+    options: &AnalyzeOptions,
+) -> FileOutcome {
     let read_start = Instant::now();
     let mut outcome = FileOutcome {
         findings: Vec::new(),
@@ -486,6 +528,7 @@ fn scan_file(set: &RuleSet, target: Target, fix: bool, options: &AnalyzeOptions)
         read: Duration::ZERO,
         analysis: None,
         fixes_applied: 0,
+        revision_text: None,
     };
     let source = match read_target(&target) {
         Ok(Some(source)) => source,
@@ -506,6 +549,9 @@ fn scan_file(set: &RuleSet, target: Target, fix: bool, options: &AnalyzeOptions)
         outcome.fixes_applied = apply_fixes(&target.path, &source, &result.findings);
     }
     outcome.findings = std::mem::take(&mut result.findings);
+    if keep_text && target.content.is_some() && !outcome.findings.is_empty() {
+        outcome.revision_text = Some(source);
+    }
     outcome.analysis = Some(result);
     outcome
 }
@@ -573,7 +619,12 @@ fn rule_metas(sources: &RuleSources) -> Vec<RuleMeta> {
         .collect()
 }
 
-fn write_report(args: &ScanArgs, report: &Report, metas: &[RuleMeta]) -> Result<(), String> {
+fn write_report(
+    args: &ScanArgs,
+    report: &Report,
+    metas: &[RuleMeta],
+    revision_texts: &HashMap<String, String>,
+) -> Result<(), String> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match args.format {
@@ -588,7 +639,10 @@ fn write_report(args: &ScanArgs, report: &Report, metas: &[RuleMeta]) -> Result<
                 "never" => false,
                 _ => std::io::stdout().is_terminal(),
             };
-            let read = |p: &str| std::fs::read_to_string(p).ok();
+            let read = |p: &str| match revision_texts.get(p) {
+                Some(text) => Some(text.clone()),
+                None => std::fs::read_to_string(p).ok(),
+            };
             text::write(report, &read, color, &mut out)
         }
     };
