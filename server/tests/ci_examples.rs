@@ -40,7 +40,10 @@ fn words(command: &str) -> Vec<String> {
         match c {
             '"' => quoted = !quoted,
             '$' => {
-                while chars.peek().is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_') {
+                while chars
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+                {
                     chars.next();
                 }
                 word.push_str("placeholder");
@@ -75,7 +78,10 @@ fn every_volatile_command_in_the_ci_examples_parses() {
         };
         let mut all = Vec::new();
         docs.iter().for_each(|d| strings(d, &mut all));
-        for s in all.iter().filter(|s| s.trim_start().starts_with("volatile ")) {
+        for s in all
+            .iter()
+            .filter(|s| s.trim_start().starts_with("volatile "))
+        {
             let argv = words(s.trim());
             match Cli::try_parse_from(&argv) {
                 Ok(Cli {
@@ -92,8 +98,17 @@ fn every_volatile_command_in_the_ci_examples_parses() {
 #[test]
 fn the_word_splitter_handles_what_the_examples_use() {
     assert_eq!(
-        words("volatile scan --diff \"origin/${{ github.base_ref }}...HEAD\" --format sarif > out.sarif"),
-        ["volatile", "scan", "--diff", "origin/placeholder...HEAD", "--format", "sarif"]
+        words(
+            "volatile scan --diff \"origin/${{ github.base_ref }}...HEAD\" --format sarif > out.sarif"
+        ),
+        [
+            "volatile",
+            "scan",
+            "--diff",
+            "origin/placeholder...HEAD",
+            "--format",
+            "sarif"
+        ]
     );
     assert_eq!(
         words("volatile scan --diff \"origin/$CI_BRANCH...HEAD\""),
