@@ -150,6 +150,13 @@ impl Finding {
             &self.playbook,
         )
     }
+
+    /// Whether the finding's lines meet one of `ranges` (1-based, inclusive): what
+    /// `changed_lines` and `scan --diff` keep.
+    pub fn touches_lines(&self, ranges: &[(u32, u32)]) -> bool {
+        let (first, last) = (self.range.start.line, self.range.end.line);
+        ranges.iter().any(|&(s, e)| first <= e && s <= last)
+    }
 }
 
 /// A machine-readable reason why a file was not (fully) analysed.

@@ -225,6 +225,7 @@ fn scan_local(
         .build()
         .map_err(|e| format!("cannot start worker threads: {e}"))?;
     let progress = progress_bar(args, targets.len());
+    let keep_text = args.format == Format::Text;
     let options = AnalyzeOptions {
         prefilter: !args.no_prefilter,
         time_rules: args.stats,
@@ -235,7 +236,6 @@ fn scan_local(
             .into_par_iter()
             .map(|target| {
                 let lang = target.lang;
-                let keep_text = args.format == Format::Text;
                 let outcome = scan_file(&set, target, args.fix, keep_text, &options);
                 progress.inc(1);
                 (lang, outcome)
@@ -298,10 +298,14 @@ fn scan_remote(remote: &Remote, targets: Vec<Target>, args: &ScanArgs) -> Result
         let round: Vec<Target> = targets.by_ref().take(REMOTE_ROUND_FILES).collect();
         let mut files = Vec::with_capacity(round.len());
         let mut sent = Vec::with_capacity(round.len());
-        for target in round {
-            match read_target(&target) {
+        for mut target in round {
+            let from_revision = target.content.is_some();
+            match read_target(&mut target) {
                 Ok(Some(text)) => {
                     report.stats.bytes += text.len() as u64;
+                    if from_revision && args.format == Format::Text {
+                        revision_texts.insert(target.shown.clone(), text.clone());
+                    }
                     files.push(RemoteFile {
                         path: target.shown.clone(),
                         language: Some(target.lang),
@@ -322,12 +326,6 @@ fn scan_remote(remote: &Remote, targets: Vec<Target>, args: &ScanArgs) -> Result
                     Ok(source) => fixes += apply_fixes(&target.path, &source, &result.findings),
                     Err(e) => eprintln!("volatile: {}: cannot read for fixes: {e}", target.shown),
                 }
-            }
-            if let (Some(bytes), Some(first), Format::Text) =
-                (&target.content, result.findings.first(), args.format)
-            {
-                let text = String::from_utf8_lossy(bytes).into_owned();
-                revision_texts.insert(first.path.clone(), text);
             }
             report.findings.extend(result.findings);
             report.errors.extend(result.error);
@@ -477,16 +475,17 @@ fn detect(path: &Path) -> Option<Lang> {
     Lang::from_shebang(&text)
 }
 
-/// Reads a target's text: `Ok(None)` for a binary file (skipped silently, as ripgrep and
-/// ast-grep do), the file's error when it cannot be read or is not UTF-8.
-fn read_target(target: &Target) -> Result<Option<String>, FileError> {
+/// Reads a target's text, taking the bytes read from a revision: `Ok(None)` for a binary
+/// file (skipped silently, as ripgrep and ast-grep do), the file's error when it cannot be
+/// read or is not UTF-8.
+fn read_target(target: &mut Target) -> Result<Option<String>, FileError> {
     let error = |code: FileErrorCode, message: String| FileError {
         path: target.shown.clone(),
         code,
         message,
     };
-    let bytes = match &target.content {
-        Some(bytes) => bytes.clone(),
+    let bytes = match target.content.take() {
+        Some(bytes) => bytes,
         None => {
             match std::fs::metadata(&target.path) {
                 Ok(m) if m.len() > MAX_FILE_BYTES => {
@@ -515,7 +514,7 @@ fn read_target(target: &Target) -> Result<Option<String>, FileError> {
 
 fn scan_file(
     set: &RuleSet,
-    target: Target,
+    mut target: Target,
     fix: bool,
     keep_text: bool,
     options: &AnalyzeOptions,
@@ -530,7 +529,8 @@ fn scan_file(
         fixes_applied: 0,
         revision_text: None,
     };
-    let source = match read_target(&target) {
+    let from_revision = target.content.is_some();
+    let source = match read_target(&mut target) {
         Ok(Some(source)) => source,
         Ok(None) => return outcome,
         Err(error) => {
@@ -543,23 +543,17 @@ fn scan_file(
     let mut result = analyze(set, &target.shown, target.lang, &source, options);
     outcome.error = result.error.take();
     if let Some(lines) = &target.lines {
-        result.findings.retain(|f| touches(f, lines));
+        result.findings.retain(|f| f.touches_lines(lines));
     }
     if fix {
         outcome.fixes_applied = apply_fixes(&target.path, &source, &result.findings);
     }
     outcome.findings = std::mem::take(&mut result.findings);
-    if keep_text && target.content.is_some() && !outcome.findings.is_empty() {
+    if keep_text && from_revision && !outcome.findings.is_empty() {
         outcome.revision_text = Some(source);
     }
     outcome.analysis = Some(result);
     outcome
-}
-
-/// Whether a finding's lines meet one of the changed ranges.
-fn touches(finding: &Finding, ranges: &[(u32, u32)]) -> bool {
-    let (first, last) = (finding.range.start.line, finding.range.end.line);
-    ranges.iter().any(|&(s, e)| first <= e && s <= last)
 }
 
 /// Applies the fixes of `findings` to the file; overlapping fixes after the first are

@@ -13,7 +13,7 @@ use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use rayon::prelude::*;
 use volatile_engine::analyze::{AnalyzeOptions, RuleFilter, RuleSet, analyze};
-use volatile_engine::finding::{FileErrorCode, Finding, Stats};
+use volatile_engine::finding::{FileErrorCode, Stats};
 use volatile_engine::playbook::{Playbook, inline_playbook};
 use volatile_engine::report::{Report, RuleMeta, sarif};
 use volatile_grammars::Lang;
@@ -51,11 +51,6 @@ fn changed_lines(pairs: Option<&[[LineNumber; 2]]>) -> Result<Option<LineRanges>
         out.push((*start, *end));
     }
     Ok(Some(out))
-}
-
-fn touches(finding: &Finding, ranges: &[(u32, u32)]) -> bool {
-    let (first, last) = (finding.range.start.line, finding.range.end.line);
-    ranges.iter().any(|&(s, e)| first <= e && s <= last)
 }
 
 /// The rules a request runs, and the hash naming them.
@@ -238,7 +233,7 @@ fn run_job(
     drop(content);
     let mut findings = result.findings;
     if let Some(ranges) = &lines {
-        findings.retain(|f| touches(f, ranges));
+        findings.retain(|f| f.touches_lines(ranges));
     }
     for f in &findings {
         let (playbook, rule) = if inline {
