@@ -17,7 +17,7 @@ use crate::matcher::MatchCx;
 use crate::memo::Memo;
 use crate::metavar::Env;
 use crate::playbook::Playbook;
-use crate::position::LineIndex;
+use crate::position::{LineIndex, strip_bom};
 use crate::prefilter::{Prefilter, requirement};
 use crate::transform::{apply_transforms, constraints_hold};
 use crate::tree::{NodeId, ParseError, SyntaxTree, parse_ts};
@@ -334,16 +334,6 @@ fn internal_error(path: &str) -> FileAnalysis {
         FileErrorCode::Internal,
         "internal error while analysing this file; other files are unaffected".into(),
     )
-}
-
-const BOM: &str = "\u{feff}";
-
-/// The length of `source`'s byte order mark (0 or 3) and the text after it: what is parsed.
-fn strip_bom(source: &str) -> (usize, &str) {
-    match source.strip_prefix(BOM) {
-        Some(rest) => (BOM.len(), rest),
-        None => (0, source),
-    }
 }
 
 /// The rules of a file's language that run on it.

@@ -27,7 +27,11 @@ pub fn fingerprint(playbook: &str, rule_id: &str, path: &str, matched_text: &str
         hasher.update((field.len() as u64).to_le_bytes());
         hasher.update(field.as_bytes());
     }
-    let digest = hasher.finalize();
+    hex_prefix(&hasher.finalize())
+}
+
+/// The first 128 bits of a digest as 32 lowercase hex digits.
+pub(crate) fn hex_prefix(digest: &[u8]) -> String {
     let mut hex = String::with_capacity(HEX_LEN);
     for byte in digest.iter().take(HEX_LEN / 2) {
         hex.push(hex_digit(byte >> 4));

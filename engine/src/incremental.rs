@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use volatile_grammars::Lang;
 
-pub use tree_sitter::Tree;
+use crate::position::{BOM, strip_bom};
 
-const BOM: &str = "\u{feff}";
+pub use tree_sitter::Tree;
 
 /// Why a parse gave no tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl Reparser {
         old: Option<&Tree>,
         cancelled: &AtomicBool,
     ) -> Result<Tree, ReparseError> {
-        let text = source.strip_prefix(BOM).unwrap_or(source);
+        let (_, text) = strip_bom(source);
         if u32::try_from(text.len()).is_err() {
             return Err(ReparseError::TooLarge);
         }

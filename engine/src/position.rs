@@ -19,7 +19,15 @@
 use crate::finding::{ByteRange, Position, Range};
 
 /// The UTF-8 byte order mark.
-const BOM: &str = "\u{feff}";
+pub(crate) const BOM: &str = "\u{feff}";
+
+/// The length of `source`'s byte order mark (0 or 3) and the text after it: what is parsed.
+pub(crate) fn strip_bom(source: &str) -> (usize, &str) {
+    match source.strip_prefix(BOM) {
+        Some(rest) => (BOM.len(), rest),
+        None => (0, source),
+    }
+}
 
 /// Where the lines of one text start, for turning byte offsets into positions.
 #[derive(Debug, Clone)]

@@ -8,10 +8,11 @@
 //! `volatile.file-error.<code>`. Text is escaped for XML attributes; characters XML 1.0
 //! cannot carry at all (most control characters) become U+FFFD.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use super::Report;
-use crate::finding::Severity;
+use crate::finding::{FileError, Finding, Severity};
 
 /// The checkstyle format version written in the root element.
 const VERSION: &str = "4.3";
@@ -20,17 +21,17 @@ const VERSION: &str = "4.3";
 pub fn write<W: Write>(report: &Report, mut writer: W) -> std::io::Result<()> {
     writeln!(writer, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
     writeln!(writer, "<checkstyle version=\"{VERSION}\">")?;
-    let mut paths: Vec<&str> = report
-        .findings
-        .iter()
-        .map(|f| f.path.as_str())
-        .chain(report.errors.iter().map(|e| e.path.as_str()))
-        .collect();
-    paths.sort_unstable();
-    paths.dedup();
-    for path in paths {
+    // Findings and errors grouped by path, paths sorted; findings keep report order.
+    let mut files: BTreeMap<&str, (Vec<&Finding>, Vec<&FileError>)> = BTreeMap::new();
+    for finding in &report.findings {
+        files.entry(&finding.path).or_default().0.push(finding);
+    }
+    for error in &report.errors {
+        files.entry(&error.path).or_default().1.push(error);
+    }
+    for (path, (findings, errors)) in files {
         writeln!(writer, "  <file name=\"{}\">", escape(path))?;
-        for finding in report.findings.iter().filter(|f| f.path == path) {
+        for finding in findings {
             let severity = match finding.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
@@ -46,7 +47,7 @@ pub fn write<W: Write>(report: &Report, mut writer: W) -> std::io::Result<()> {
                 escape(&finding.rule_id),
             )?;
         }
-        for error in report.errors.iter().filter(|e| e.path == path) {
+        for error in errors {
             writeln!(
                 writer,
                 "    <error line=\"0\" severity=\"error\" message=\"{}\" source=\"volatile.file-error.{}\"/>",

@@ -106,8 +106,7 @@ fn unique(fingerprint: &str, occurrence: u32) -> String {
     if occurrence == 1 {
         return fingerprint.to_string();
     }
-    let digest = Sha256::digest(format!("{fingerprint}#{occurrence}"));
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    crate::fingerprint::hex_prefix(&Sha256::digest(format!("{fingerprint}#{occurrence}")))
 }
 
 #[cfg(test)]

@@ -54,6 +54,22 @@ impl ProjectConfig {
         Ok(Some((path, config)))
     }
 
+    /// The rule paths a command runs: those given (`--rules`), else the playbooks the
+    /// project's `volatile.yml` names (relative to it), else none (the embedded examples).
+    pub fn rule_paths(
+        explicit: &[PathBuf],
+        project: Option<&(PathBuf, ProjectConfig)>,
+    ) -> Vec<PathBuf> {
+        match project {
+            _ if !explicit.is_empty() => explicit.to_vec(),
+            Some((file, config)) if !config.playbooks.is_empty() => {
+                let base = file.parent().unwrap_or(Path::new("."));
+                config.playbooks.iter().map(|p| base.join(p)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The `exclude` globs as one set; `None` when there are none.
     pub fn exclude_set(&self) -> Result<Option<GlobSet>, String> {
         if self.exclude.is_empty() {

@@ -185,14 +185,7 @@ fn scan_local(
     project: Option<&(PathBuf, ProjectConfig)>,
     started: Instant,
 ) -> Result<Scanned, String> {
-    let rule_paths: Vec<PathBuf> = match (&args.rules.rules, project) {
-        (paths, _) if !paths.is_empty() => paths.clone(),
-        (_, Some((file, config))) if !config.playbooks.is_empty() => {
-            let base = file.parent().unwrap_or(Path::new("."));
-            config.playbooks.iter().map(|p| base.join(p)).collect()
-        }
-        _ => Vec::new(),
-    };
+    let rule_paths = ProjectConfig::rule_paths(&args.rules.rules, project);
     let sources = RuleSources::load(&rule_paths).map_err(|e| e.to_string())?;
     for warning in &sources.warnings {
         eprintln!("warning: {warning}");
@@ -376,6 +369,8 @@ impl Selection<'_> {
             .filter_map(|r| r.canonicalize().ok())
             .collect();
         let mut targets = Vec::new();
+        // Paths relative to the repository root, as `git cat-file` names them.
+        let mut repo_paths = Vec::new();
         for file in changes.files {
             let path = changes.root.join(&file.path);
             if !roots.iter().any(|r| path.starts_with(r)) {
@@ -404,18 +399,10 @@ impl Selection<'_> {
                 lines: file.lines,
                 content: None,
             });
+            repo_paths.push(file.path);
         }
         if let Some(head) = &changes.head {
-            let paths: Vec<String> = targets
-                .iter()
-                .map(|t| {
-                    t.path
-                        .strip_prefix(&changes.root)
-                        .map(display_path)
-                        .unwrap_or_default()
-                })
-                .collect();
-            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+            let refs: Vec<&str> = repo_paths.iter().map(String::as_str).collect();
             let contents = diff::read_at(&changes.root, head, &refs)?;
             for (target, content) in targets.iter_mut().zip(contents) {
                 target.content = Some(content.unwrap_or_default());

@@ -22,7 +22,7 @@ mod documents;
 mod session;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,14 +114,7 @@ fn setup(args: &LspArgs, root: &Path) -> Result<Setup, String> {
         };
         return Ok(Setup { backend, exclude });
     }
-    let rule_paths: Vec<PathBuf> = match &project {
-        _ if !args.rules.rules.is_empty() => args.rules.rules.clone(),
-        Some((file, config)) if !config.playbooks.is_empty() => {
-            let base = file.parent().unwrap_or(root);
-            config.playbooks.iter().map(|p| base.join(p)).collect()
-        }
-        _ => Vec::new(),
-    };
+    let rule_paths = ProjectConfig::rule_paths(&args.rules.rules, project.as_ref());
     let sources = RuleSources::load(&rule_paths).map_err(|e| e.to_string())?;
     for warning in &sources.warnings {
         warn!("{warning}");
