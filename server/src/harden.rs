@@ -27,6 +27,18 @@ pub fn withhold_panic_messages() {
     }));
 }
 
+/// Restores the default action of `SIGPIPE` (end the process quietly), for commands that
+/// print to a pipe a reader may close early (`volatile rules list | head`). Rust starts
+/// with it ignored, which turns a closed pipe into a panic in `println!`. The service keeps
+/// it ignored: a client closing its socket must not end the server.
+pub fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default is always sound.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Sets `RLIMIT_CORE` to 0 and, unless `keep_dumpable`, `PR_SET_DUMPABLE` to 0. Returns
 /// whether the process is dumpable afterwards, as the kernel reports it.
 pub fn disable_core_dumps(keep_dumpable: bool) -> Result<bool, String> {

@@ -108,3 +108,30 @@ fn a_rule_file_that_does_not_load_counts_as_a_failure() {
     );
     assert!(text.ends_with("2 passed, 1 failed\n"), "{text}");
 }
+
+#[test]
+fn rules_list_into_a_pipe_closed_early_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let child = Command::new(volatile_tests::binary())
+        .args(["rules", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => panic!("cannot run volatile: {e}"),
+    };
+    // Read one line, then close the pipe, as `| head -1` does.
+    let Some(out) = child.stdout.take() else {
+        panic!("no stdout");
+    };
+    let mut first = String::new();
+    let _ = BufReader::new(out).read_line(&mut first);
+    assert!(first.contains('\t'), "{first}");
+    let out = match child.wait_with_output() {
+        Ok(out) => out,
+        Err(e) => panic!("wait: {e}"),
+    };
+    assert_eq!(stderr(&out), "", "a closed pipe is not an internal error");
+}

@@ -194,7 +194,7 @@ pub struct TestArgs {
 /// `volatile rules`.
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// List every rule: id, playbook, standard, severity, languages.
+    /// List every rule, one per line: playbook, standard, id, severity, languages.
     List(RulesArgs),
     /// Print a Markdown catalogue of the playbooks, by playbook and standard.
     Catalog(RulesArgs),
@@ -216,11 +216,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scan(args) => scan::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Lsp(args) => crate::lsp::run(&args),
-        Command::Rules { command } => match command {
-            RulesCommand::List(args) => rules::list(&args),
-            RulesCommand::Catalog(args) => rules::catalog(&args),
-            RulesCommand::Explain { id, rules } => rules::explain(&id, &rules),
-        },
+        Command::Rules { command } => {
+            crate::harden::quiet_on_closed_pipe();
+            match command {
+                RulesCommand::List(args) => rules::list(&args),
+                RulesCommand::Catalog(args) => rules::catalog(&args),
+                RulesCommand::Explain { id, rules } => rules::explain(&id, &rules),
+            }
+        }
     };
     ExitCode::from(code)
 }
