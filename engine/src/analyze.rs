@@ -1,6 +1,7 @@
 //! Analysis of one file: parse once, walk once, run at each node only the rules that can
 //! match its kind.
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::memo::Memo;
 use crate::metavar::Env;
 use crate::playbook::Playbook;
 use crate::position::{LineIndex, strip_bom};
-use crate::prefilter::{Prefilter, requirement};
+use crate::prefilter::{Prefilter, local_requirement, requirement};
 use crate::transform::{apply_transforms, constraints_hold};
 use crate::tree::{NodeId, ParseError, SyntaxTree, parse_ts};
 
@@ -49,13 +50,66 @@ impl ActiveRule {
     }
 }
 
+/// Rule indices by the node kinds the rules can match.
 #[derive(Debug, Default)]
-struct LangRules {
-    rules: Vec<ActiveRule>,
-    /// Rule indices by node kind id.
+struct KindIndex {
+    members: Vec<u32>,
     by_kind: Vec<Vec<u32>>,
     error_kind: Vec<u32>,
     any_kind: Vec<u32>,
+}
+
+impl KindIndex {
+    fn new(kind_count: usize) -> KindIndex {
+        KindIndex {
+            by_kind: vec![Vec::new(); kind_count],
+            ..KindIndex::default()
+        }
+    }
+
+    fn add(&mut self, rule: u32, kinds: Option<&[u16]>) {
+        self.members.push(rule);
+        match kinds {
+            None => self.any_kind.push(rule),
+            Some(kinds) => {
+                for &k in kinds {
+                    if k == ERROR_KIND {
+                        self.error_kind.push(rule);
+                    } else if let Some(slot) = self.by_kind.get_mut(k as usize) {
+                        slot.push(rule);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every rule of the index, once, in rule order.
+    fn all(&self) -> impl Iterator<Item = u32> + '_ {
+        self.members.iter().copied()
+    }
+
+    /// The rules that can match a node of `kind`.
+    fn at(&self, kind: u16) -> impl Iterator<Item = u32> + '_ {
+        let by_kind = if kind == ERROR_KIND {
+            &self.error_kind[..]
+        } else {
+            self.by_kind
+                .get(kind as usize)
+                .map_or(&[][..], Vec::as_slice)
+        };
+        by_kind.iter().chain(&self.any_kind).copied()
+    }
+}
+
+#[derive(Debug, Default)]
+struct LangRules {
+    rules: Vec<ActiveRule>,
+    /// The rules tried at every node of their kinds.
+    walked: KindIndex,
+    /// The rules with a local requirement ([`crate::prefilter::local_requirement`]): tried
+    /// only at the ancestors of their literals' occurrences, or, when a file has no scan to
+    /// find these (the prefilter is off), at every node of their kinds like the others.
+    anchored: KindIndex,
     queries: Vec<u32>,
     /// Kinds where some query's matches may start (by kind id).
     query_roots: Vec<bool>,
@@ -97,14 +151,25 @@ impl RuleSet {
             }
         }
         for (lang, lr) in langs.iter_mut() {
+            let requirements: Vec<_> = lr
+                .rules
+                .iter()
+                .map(|r| requirement(r.lang_rule()))
+                .collect();
+            let locals: Vec<_> = lr
+                .rules
+                .iter()
+                .map(|r| local_requirement(r.lang_rule()))
+                .collect();
+            let prefilter = Prefilter::new(&requirements, &locals);
             let count = LangInfo::of(*lang).kind_count();
-            lr.by_kind = vec![Vec::new(); count];
+            lr.walked = KindIndex::new(count);
+            lr.anchored = KindIndex::new(count);
             for (i, active) in lr.rules.iter().enumerate() {
-                let i = i as u32;
                 let rule = active.lang_rule();
-                match (&rule.finder, &rule.kinds) {
-                    (Finder::Query(q), _) => {
-                        lr.queries.push(i);
+                match &rule.finder {
+                    Finder::Query(q) => {
+                        lr.queries.push(i as u32);
                         for &k in q.root_kinds().unwrap_or(&[]) {
                             if lr.query_roots.len() <= k as usize {
                                 lr.query_roots.resize(k as usize + 1, false);
@@ -112,24 +177,12 @@ impl RuleSet {
                             lr.query_roots[k as usize] = true;
                         }
                     }
-                    (Finder::Rule(_), None) => lr.any_kind.push(i),
-                    (Finder::Rule(_), Some(kinds)) => {
-                        for &k in kinds {
-                            if k == ERROR_KIND {
-                                lr.error_kind.push(i);
-                            } else if let Some(slot) = lr.by_kind.get_mut(k as usize) {
-                                slot.push(i);
-                            }
-                        }
+                    Finder::Rule(_) if prefilter.is_anchored(i) => {
+                        lr.anchored.add(i as u32, rule.kinds.as_deref())
                     }
+                    Finder::Rule(_) => lr.walked.add(i as u32, rule.kinds.as_deref()),
                 }
             }
-            let requirements: Vec<_> = lr
-                .rules
-                .iter()
-                .map(|r| requirement(r.lang_rule()))
-                .collect();
-            let prefilter = Prefilter::new(&requirements);
             lr.prefilter = (!prefilter.is_trivial()).then_some(prefilter);
         }
         RuleSet { langs }
@@ -336,11 +389,18 @@ fn internal_error(path: &str) -> FileAnalysis {
     )
 }
 
+/// An anchored rule's index and the byte ranges of the source each match must cover one of.
+type Anchor = (u32, Vec<(u32, u32)>);
+
 /// The rules of a file's language that run on it.
 struct Selection<'r> {
     rules: &'r LangRules,
     /// By index into `rules.rules`: whether the rule runs.
     applies: Vec<bool>,
+    /// For each anchored rule that applies: the byte ranges of the source its matches
+    /// must cover one of. `None` when the file was not scanned: anchored rules then run
+    /// at every node of their kinds.
+    anchors: Option<Vec<Anchor>>,
     rules_run: usize,
     rules_prefiltered: usize,
 }
@@ -364,11 +424,19 @@ impl<'r> Selection<'r> {
             .map(|r| r.rule.applies_to_path(path))
             .collect();
         let mut rules_prefiltered = 0;
+        let mut anchors = None;
         if options.prefilter
             && let Some(prefilter) = &rules.prefilter
             && applies.iter().any(|a| *a)
+            && let Some(scan) = prefilter.scan(source)
         {
-            rules_prefiltered = prefilter.filter(source, &mut applies);
+            rules_prefiltered = prefilter.filter(&scan, &mut applies);
+            anchors = rules
+                .anchored
+                .all()
+                .filter(|&i| applies[i as usize])
+                .map(|i| Some((i, prefilter.anchor(&scan, i as usize)?)))
+                .collect::<Option<Vec<_>>>();
         }
         let rules_run = applies.iter().filter(|a| **a).count();
         if rules_run == 0 {
@@ -377,6 +445,7 @@ impl<'r> Selection<'r> {
         Ok(Selection {
             rules,
             applies,
+            anchors,
             rules_run,
             rules_prefiltered,
         })
@@ -471,6 +540,7 @@ fn match_tree(
     let Selection {
         rules,
         ref applies,
+        ref anchors,
         rules_run,
         rules_prefiltered,
     } = *selection;
@@ -523,55 +593,47 @@ fn match_tree(
     let parse_time = parse_start.elapsed();
 
     let match_start = Instant::now();
-    let mut collector = Collector {
+    let collector = Collector {
         path,
         lang,
         source,
         offset,
-        index: LineIndex::new(source),
+        index: OnceCell::new(),
         findings: Vec::new(),
     };
-    let empty: Vec<u32> = Vec::new();
     let memo = Memo::new();
-    for node in 0..tree.len() as NodeId {
-        if node % 1024 == 0 {
-            if options.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(FileAnalysis::failed(
-                    path,
-                    FileErrorCode::DeadlineExceeded,
-                    "the deadline passed while matching this file".into(),
-                ));
-            }
-            if stop() {
-                return Err(Cancelled);
-            }
+    let mut run = Runner {
+        rules,
+        tree: &tree,
+        memo: &memo,
+        times,
+        runs: 0,
+        deadline: options.deadline,
+        stop,
+        collector,
+    };
+    let walked = run
+        .walk(applies, anchors.is_none())
+        .and_then(|()| match anchors {
+            Some(anchors) => run.anchored(anchors, offset),
+            None => Ok(()),
+        });
+    match walked {
+        Ok(()) => {}
+        Err(Stopped::Deadline) => {
+            return Ok(FileAnalysis::failed(
+                path,
+                FileErrorCode::DeadlineExceeded,
+                "the deadline passed while matching this file".into(),
+            ));
         }
-        let kind = tree.kind(node);
-        let by_kind = if kind == ERROR_KIND {
-            &rules.error_kind
-        } else {
-            rules.by_kind.get(kind as usize).unwrap_or(&empty)
-        };
-        for &i in by_kind.iter().chain(rules.any_kind.iter()) {
-            if !applies[i as usize] {
-                continue;
-            }
-            let active = &rules.rules[i as usize];
-            let lr = active.lang_rule();
-            let Finder::Rule(rule) = &lr.finder else {
-                continue;
-            };
-            let cx = MatchCx::with_memo(&tree, &lr.utils, &memo);
-            let mut env = Env::new();
-            let start = times.is_some().then(Instant::now);
-            if rule.matches(&cx, node, &mut env) && constraints_hold(&lr.constraints, &cx, &env) {
-                collector.report(active, &cx, node, env);
-            }
-            if let (Some(times), Some(start)) = (times.as_mut(), start) {
-                times[i as usize] += start.elapsed();
-            }
-        }
+        Err(Stopped::Cancelled) => return Err(Cancelled),
     }
+    let Runner {
+        mut collector,
+        times,
+        ..
+    } = run;
     for (i, matches) in query_matches {
         let active = &rules.rules[i as usize];
         let lr = active.lang_rule();
@@ -591,9 +653,15 @@ fn match_tree(
             }
         }
     }
-    let suppressions = Suppressions::collect(&tree, &collector.index, offset);
     let mut findings = collector.findings;
-    findings.retain(|f| !suppressions.silences(f));
+    if !findings.is_empty() {
+        let suppressions = Suppressions::collect(
+            &tree,
+            collector.index.get_or_init(|| LineIndex::new(source)),
+            offset,
+        );
+        findings.retain(|f| !suppressions.silences(f));
+    }
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     findings.dedup_by(|a, b| a.sort_key() == b.sort_key());
     let truncated = findings.len() > options.max_findings;
@@ -616,6 +684,130 @@ fn match_tree(
             })
             .unwrap_or_default(),
     })
+}
+
+/// Why matching ended early.
+enum Stopped {
+    Deadline,
+    Cancelled,
+}
+
+/// Runs rules at nodes of one tree, collecting what matches.
+struct Runner<'a, 's> {
+    rules: &'a LangRules,
+    tree: &'a SyntaxTree<'s>,
+    memo: &'a Memo,
+    times: Option<Vec<Duration>>,
+    /// Rule runs so far, to check the deadline every 1,024 of them.
+    runs: u32,
+    deadline: Option<Instant>,
+    stop: &'a dyn Fn() -> bool,
+    collector: Collector<'a>,
+}
+
+impl Runner<'_, '_> {
+    /// Whether to go on: the deadline has not passed and `stop` does not say so.
+    fn check(&self) -> Result<(), Stopped> {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Stopped::Deadline);
+        }
+        if (self.stop)() {
+            return Err(Stopped::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// Runs rule `i` at `node`; every 1,024 runs, [`Runner::check`]s.
+    fn try_rule(&mut self, i: u32, node: NodeId) -> Result<(), Stopped> {
+        self.runs = self.runs.wrapping_add(1);
+        if self.runs.is_multiple_of(1024) {
+            self.check()?;
+        }
+        let active = &self.rules.rules[i as usize];
+        let lr = active.lang_rule();
+        let Finder::Rule(rule) = &lr.finder else {
+            return Ok(());
+        };
+        let cx = MatchCx::with_memo(self.tree, &lr.utils, self.memo);
+        let mut env = Env::new();
+        let start = self.times.is_some().then(Instant::now);
+        if rule.matches(&cx, node, &mut env) && constraints_hold(&lr.constraints, &cx, &env) {
+            self.collector.report(active, &cx, node, env);
+        }
+        if let (Some(times), Some(start)) = (self.times.as_mut(), start) {
+            times[i as usize] += start.elapsed();
+        }
+        Ok(())
+    }
+
+    /// One walk over the tree: at each node, the rules of its kind that apply (the
+    /// anchored ones too when `with_anchored`).
+    fn walk(&mut self, applies: &[bool], with_anchored: bool) -> Result<(), Stopped> {
+        let rules = self.rules;
+        for node in 0..self.tree.len() as NodeId {
+            if node.is_multiple_of(1024) {
+                self.check()?;
+            }
+            let kind = self.tree.kind(node);
+            for i in rules.walked.at(kind) {
+                if applies[i as usize] {
+                    self.try_rule(i, node)?;
+                }
+            }
+            if with_anchored {
+                for i in rules.anchored.at(kind) {
+                    if applies[i as usize] {
+                        self.try_rule(i, node)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each anchored rule at the nodes of its kinds that cover one of its places (byte
+    /// ranges of the source, which starts `offset` bytes before the tree's text).
+    fn anchored(
+        &mut self,
+        anchors: &[(u32, Vec<(u32, u32)>)],
+        offset: usize,
+    ) -> Result<(), Stopped> {
+        let tree = self.tree;
+        // Per node: the last anchored rule (by position in `anchors`) that reached it.
+        let mut seen = vec![u32::MAX; if anchors.is_empty() { 0 } else { tree.len() }];
+        let mut candidates = Vec::new();
+        for (round, (i, places)) in anchors.iter().enumerate() {
+            let round = round as u32;
+            let kinds = self.rules.rules[*i as usize].lang_rule().kinds.as_deref();
+            candidates.clear();
+            for &(start, end) in places {
+                let (Some(start), Some(end)) = (
+                    (start as usize).checked_sub(offset),
+                    (end as usize).checked_sub(offset),
+                ) else {
+                    continue;
+                };
+                // Up the ancestors, stopping at one an earlier occurrence reached.
+                let mut at = tree.covering(start, end);
+                while let Some(node) = at {
+                    let mark = &mut seen[node as usize];
+                    if *mark == round {
+                        break;
+                    }
+                    *mark = round;
+                    if kinds.is_none_or(|k| k.contains(&tree.kind(node))) {
+                        candidates.push(node);
+                    }
+                    at = tree.parent(node);
+                }
+            }
+            candidates.sort_unstable();
+            for &node in &candidates {
+                self.try_rule(*i, node)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The flat node with this range and kind (the innermost if several share it).
@@ -645,7 +837,8 @@ struct Collector<'a> {
     lang: Lang,
     source: &'a str,
     offset: usize,
-    index: LineIndex<'a>,
+    /// Built on the first finding: most files have none.
+    index: OnceCell<LineIndex<'a>>,
     findings: Vec<Finding>,
 }
 
@@ -683,7 +876,10 @@ impl Collector<'_> {
             url: rule.url.clone(),
             path: self.path.to_string(),
             language: self.lang,
-            range: self.index.range(byte_range),
+            range: self
+                .index
+                .get_or_init(|| LineIndex::new(self.source))
+                .range(byte_range),
             byte_range,
             fix,
             fingerprint: fingerprint(&rule.playbook, &rule.id, self.path, matched),

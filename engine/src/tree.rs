@@ -7,7 +7,7 @@
 //! links are stored. Every navigation is O(1), every traversal is a loop (no recursion, so
 //! no stack overflow on deeply nested input), and per-node caches are plain vectors.
 //!
-//! The copy costs one cursor walk and about 28 bytes a node; the tree-sitter tree itself is
+//! The copy costs one cursor walk and 36 bytes a node; the tree-sitter tree itself is
 //! dropped as soon as the copy (and any raw query) is done.
 
 use std::cell::{OnceCell, RefCell};
@@ -36,7 +36,6 @@ struct NodeData {
     named: bool,
     missing: bool,
     extra: bool,
-    has_children: bool,
     named_children: u32,
 }
 
@@ -170,7 +169,8 @@ impl<'s> SyntaxTree<'s> {
             if prev != NONE {
                 nodes[prev as usize].next_sibling = id;
             }
-            if parent != NONE && node.is_named() {
+            let named = node.is_named();
+            if parent != NONE && named {
                 nodes[parent as usize].named_children += 1;
             }
             let kind = node.kind_id();
@@ -186,15 +186,20 @@ impl<'s> SyntaxTree<'s> {
                 subtree_end: id + 1,
                 kind,
                 field: cursor.field_id().map_or(0, |f| f.get()),
-                named: node.is_named(),
-                missing: node.is_missing(),
+                named,
+                missing: false,
                 extra: node.is_extra(),
-                has_children: node.child_count() > 0,
                 named_children: 0,
             });
+            // The cursor visits exactly the children `child_count` counts, so a node has
+            // children when it can step into one (and `subtree_end` records it).
             if cursor.goto_first_child() {
                 open.push((id, NONE));
                 continue;
+            }
+            // Only leaves are ever missing (tree-sitter inserts a missing token).
+            if node.is_missing() {
+                nodes[id as usize].missing = true;
             }
             // Leaf: close finished ancestors until a next sibling exists.
             loop {
@@ -288,7 +293,7 @@ impl<'s> SyntaxTree<'s> {
 
     /// Whether the node has no children at all.
     pub fn is_leaf(&self, id: NodeId) -> bool {
-        !self.data(id).has_children
+        self.data(id).subtree_end == id + 1
     }
 
     /// The number of named children.
@@ -312,6 +317,22 @@ impl<'s> SyntaxTree<'s> {
         self.source.get(self.byte_range(id)).unwrap_or("")
     }
 
+    /// The deepest node whose byte range contains `start..end` (a non-empty range).
+    pub fn covering(&self, start: usize, end: usize) -> Option<NodeId> {
+        // Nodes are in pre-order, so their starts never decrease: the last node starting
+        // at or before `start` lies inside every node that contains the range, and the
+        // deepest of those is its first ancestor-or-self reaching `end`.
+        let last = self.nodes.partition_point(|d| d.start as usize <= start);
+        let mut at = last.checked_sub(1)? as NodeId;
+        loop {
+            let d = self.data(at);
+            if d.start as usize <= start && d.end as usize >= end {
+                return Some(at);
+            }
+            at = some(d.parent)?;
+        }
+    }
+
     /// The parent, if any.
     pub fn parent(&self, id: NodeId) -> Option<NodeId> {
         some(self.data(id).parent)
@@ -329,7 +350,7 @@ impl<'s> SyntaxTree<'s> {
 
     /// The first child, if any.
     pub fn first_child(&self, id: NodeId) -> Option<NodeId> {
-        self.data(id).has_children.then_some(id + 1)
+        (self.data(id).subtree_end > id + 1).then_some(id + 1)
     }
 
     /// The children, named or not, in order.

@@ -422,6 +422,51 @@ proptest! {
     }
 }
 
+/// The findings of `code` with the prefilter and anchored rules, and without (every rule
+/// at every node of its kinds): the prefilter may only save work, never change a result.
+fn with_and_without_prefilter(set: &RuleSet, lang: Lang, code: &str) -> (Vec<Value>, Vec<Value>) {
+    let run = |prefilter: bool| -> Vec<Value> {
+        let options = AnalyzeOptions {
+            prefilter,
+            ..AnalyzeOptions::default()
+        };
+        let result = analyze(set, "fuzz", lang, code, &options);
+        result
+            .findings
+            .iter()
+            .map(|f| json!([f.rule_id, f.byte_range.start, f.byte_range.end, f.message]))
+            .collect()
+    };
+    (run(true), run(false))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The example playbooks on mutated sources, with or without a byte order mark: the
+    /// same findings with the prefilter (and its anchors) as without.
+    #[test]
+    fn the_prefilter_changes_no_finding((lang, code) in source(), bom in any::<bool>()) {
+        let (set, _) = examples();
+        let code = if bom { format!("\u{feff}{code}") } else { code };
+        let (with, without) = with_and_without_prefilter(set, lang, &code);
+        prop_assert_eq!(with, without);
+    }
+
+    /// Generated rules on generated code: the same findings with the prefilter as without.
+    #[test]
+    fn the_prefilter_changes_no_finding_of_generated_rules(doc in rule_document(), code in code_fragment()) {
+        let outcome = inline_playbook(InlinePlaybookSpec { id: None, name: None, rules: vec![doc] });
+        if outcome.errors.is_empty() && !outcome.playbook.rules.is_empty() {
+            let set = RuleSet::new(&[Arc::new(outcome.playbook)], &RuleFilter::default());
+            for lang in LANGS {
+                let (with, without) = with_and_without_prefilter(&set, lang, &code);
+                prop_assert_eq!(with, without, "{:?}", lang);
+            }
+        }
+    }
+}
+
 /// The generators reach the interesting paths: a fuzz target whose inputs all fail early
 /// tests nothing. Enough rule documents compile, and enough analyses find something.
 #[test]
