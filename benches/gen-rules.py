@@ -166,15 +166,31 @@ def main():
         raise SystemExit("no templates")
     varier = Varier(corpus_words(args.corpus, args.ext), random.Random(args.seed))
     os.makedirs(args.out, exist_ok=True)
-    for i in range(args.count):
-        t = templates[i % len(templates)]
+    # Every rule must be distinct: a template with nothing to vary (only kinds, fields and
+    # relations) gives one rule, and is then dropped, as is one that keeps repeating itself.
+    seen, misses = set(), collections.Counter()
+    live = list(templates)
+    i = 0
+    while i < args.count:
+        if not live:
+            raise SystemExit(f"only {i} distinct rules can be made from these templates")
+        t = live[i % len(live)]
         rule = varier.walk(copy.deepcopy(t))
-        rule["id"] = f"{t['id']}-{i:04d}"
         rule.pop("examples", None)
         rule.pop("fix", None)
+        rule.pop("id", None)
+        body = yaml.safe_dump(rule, sort_keys=True)
+        if body in seen:
+            misses[t["id"]] += 1
+            if misses[t["id"]] >= 3:
+                live.remove(t)
+            continue
+        seen.add(body)
+        rule = {"id": f"{t['id']}-{i:04d}", **rule}
         with open(os.path.join(args.out, f"{rule['id']}.yml"), "w") as f:
             yaml.safe_dump(rule, f, sort_keys=False, allow_unicode=True)
-    print(f"{args.count} rules from {len(templates)} templates in {args.out}")
+        i += 1
+    print(f"{args.count} distinct rules from {len(templates)} templates in {args.out}")
 
 
 if __name__ == "__main__":
