@@ -18,6 +18,9 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{
+    Capture, Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Repetition,
+};
 
 use crate::compile::{Finder, LangRule};
 use crate::matcher::Rule;
@@ -82,18 +85,21 @@ fn requirement_in(rule: &LangRule, scope: Scope) -> Requirement {
     let mut clauses: Vec<Vec<Box<str>>> = clauses
         .into_iter()
         .filter(|c| usable(c))
-        .map(|mut c| {
-            c.sort();
-            c.dedup();
-            // A literal containing another of the clause adds nothing to the disjunction.
-            let all = c.clone();
-            c.retain(|l| !all.iter().any(|o| o != l && l.contains(&**o)));
-            c
-        })
+        .map(simplify)
         .collect();
     clauses.sort();
     clauses.dedup();
     Requirement { clauses }
+}
+
+/// A clause in order, without repeats or literals that contain another of its literals
+/// (which add nothing to the disjunction).
+fn simplify(mut clause: Vec<Box<str>>) -> Vec<Box<str>> {
+    clause.sort();
+    clause.dedup();
+    let all = clause.clone();
+    clause.retain(|l| !all.iter().any(|o| o != l && l.contains(&**o)));
+    clause
 }
 
 /// Requirements of a rule object, and the metavariables all its matches bind.
@@ -153,7 +159,7 @@ fn derive(rule: &Rule, utils: &[Rule], scope: Scope, depth: u32) -> Derived {
             let clauses = if clause.is_empty() || rules.is_empty() {
                 Vec::new()
             } else {
-                vec![clause]
+                vec![simplify(clause)]
             };
             Derived {
                 clauses,
@@ -185,19 +191,30 @@ fn best_clause(clauses: Vec<Vec<Box<str>>>) -> Option<Vec<Box<str>>> {
     })
 }
 
-/// Literals one of which every match of `pattern` contains: the prefixes every match
-/// starts with or the suffixes every match ends with, whichever says more (see
-/// [`best_clause`]), when there are few enough. `^(\w+\.)*(get|post)$` has no usable
-/// prefix but ends with `get` or `post`.
+/// Literals one of which every match of `pattern` contains, when there are few enough:
+/// see [`required`]. `^(\w+\.)*(get|post)$` has no usable prefix but ends with `get` or
+/// `post`; `^["'](hf_|sk-)\w+` starts with a quote but contains `hf_` or `sk-`.
 fn regex_clause(pattern: &str) -> Option<Vec<Box<str>>> {
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(pattern)
         .ok()?;
+    // The automaton ignores ASCII case, so `(?i)token` needs one literal, not 32.
+    required(&fold_ascii_case(&hir), 0)
+}
+
+/// The most selective clause (see [`best_clause`]) that every match of `hir` satisfies:
+/// the prefixes every match starts with, the suffixes every match ends with, or what a
+/// part every match has (an element of a concatenation, a repetition of at least one)
+/// requires; for an alternation, the best clause of each alternative, joined.
+fn required(hir: &Hir, depth: u32) -> Option<Vec<Box<str>>> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     let affixes = |kind: ExtractKind| -> Option<Vec<Box<str>>> {
         let mut extractor = Extractor::new();
         extractor.kind(kind).limit_total(MAX_CLAUSE_LITERALS);
-        let seq = extractor.extract(&hir);
+        let seq = extractor.extract(hir);
         let literals = seq.literals()?;
         let mut out = Vec::with_capacity(literals.len());
         for lit in literals {
@@ -210,11 +227,68 @@ fn regex_clause(pattern: &str) -> Option<Vec<Box<str>>> {
         }
         (!out.is_empty()).then_some(out)
     };
-    let clauses = [ExtractKind::Prefix, ExtractKind::Suffix]
+    let mut candidates: Vec<Vec<Box<str>>> = [ExtractKind::Prefix, ExtractKind::Suffix]
         .into_iter()
         .filter_map(affixes)
         .collect();
-    best_clause(clauses)
+    match hir.kind() {
+        HirKind::Concat(subs) => {
+            candidates.extend(subs.iter().filter_map(|sub| required(sub, depth + 1)));
+        }
+        HirKind::Capture(capture) => candidates.extend(required(&capture.sub, depth + 1)),
+        HirKind::Repetition(rep) if rep.min >= 1 => {
+            candidates.extend(required(&rep.sub, depth + 1));
+        }
+        HirKind::Alternation(subs) => {
+            let mut joined = Vec::new();
+            for sub in subs {
+                joined.extend(required(sub, depth + 1)?);
+            }
+            candidates.push(simplify(joined));
+        }
+        _ => {}
+    }
+    best_clause(candidates)
+}
+
+/// `hir` with the ASCII letters of its small classes in lower case, for an automaton that
+/// ignores ASCII case: `(?i)k` is the class of `K`, `k` and the Kelvin sign, which becomes
+/// `k` or the Kelvin sign, and `[rbuRBU]` becomes `[bru]`. Every text a match may contain
+/// is still found, and `(?i)token` needs one literal, not 32.
+fn fold_ascii_case(hir: &Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Class(Class::Unicode(class)) => {
+            let mut chars: Vec<char> = Vec::new();
+            for range in class.ranges() {
+                if (range.end() as u32 - range.start() as u32) >= 32 || chars.len() >= 32 {
+                    return hir.clone();
+                }
+                chars.extend((range.start()..=range.end()).map(|c| c.to_ascii_lowercase()));
+            }
+            chars.sort_unstable();
+            chars.dedup();
+            match chars.as_slice() {
+                [c] => Hir::literal(c.to_string().into_bytes()),
+                _ => Hir::class(Class::Unicode(ClassUnicode::new(
+                    chars.iter().map(|&c| ClassUnicodeRange::new(c, c)),
+                ))),
+            }
+        }
+        HirKind::Concat(subs) => Hir::concat(subs.iter().map(fold_ascii_case).collect()),
+        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(fold_ascii_case).collect()),
+        HirKind::Capture(capture) => Hir::capture(Capture {
+            index: capture.index,
+            name: capture.name.clone(),
+            sub: Box::new(fold_ascii_case(&capture.sub)),
+        }),
+        HirKind::Repetition(rep) => Hir::repetition(Repetition {
+            min: rep.min,
+            max: rep.max,
+            greedy: rep.greedy,
+            sub: Box::new(fold_ascii_case(&rep.sub)),
+        }),
+        _ => hir.clone(),
+    }
 }
 
 /// One language's rules' requirements, compiled into one automaton.
@@ -231,11 +305,12 @@ pub struct Prefilter {
     recorded: Vec<bool>,
 }
 
-/// Each requirement's clauses as literal ids, numbering new literals as they come.
-fn intern<'r>(
-    requirements: &'r [Requirement],
-    ids: &mut HashMap<&'r str, u32>,
-    literals: &mut Vec<&'r str>,
+/// Each requirement's clauses as literal ids, numbering new literals as they come. The
+/// automaton ignores ASCII case, so literals are kept in lower case.
+fn intern(
+    requirements: &[Requirement],
+    ids: &mut HashMap<Box<str>, u32>,
+    literals: &mut Vec<Box<str>>,
 ) -> Vec<Vec<Vec<u32>>> {
     requirements
         .iter()
@@ -243,15 +318,19 @@ fn intern<'r>(
             req.clauses
                 .iter()
                 .map(|clause| {
-                    clause
+                    let mut clause: Vec<u32> = clause
                         .iter()
                         .map(|lit| {
-                            *ids.entry(lit).or_insert_with(|| {
+                            let lit: Box<str> = lit.to_ascii_lowercase().into();
+                            *ids.entry(lit.clone()).or_insert_with(|| {
                                 literals.push(lit);
                                 (literals.len() - 1) as u32
                             })
                         })
-                        .collect()
+                        .collect();
+                    clause.sort_unstable();
+                    clause.dedup();
+                    clause
                 })
                 .collect()
         })
@@ -272,8 +351,8 @@ impl Prefilter {
     /// Builds the automaton for the `requirements` and `locals` (one of each per rule, in
     /// rule order; see [`requirement`] and [`local_requirement`]).
     pub fn new(requirements: &[Requirement], locals: &[Requirement]) -> Prefilter {
-        let mut ids: HashMap<&str, u32> = HashMap::new();
-        let mut literals: Vec<&str> = Vec::new();
+        let mut ids: HashMap<Box<str>, u32> = HashMap::new();
+        let mut literals: Vec<Box<str>> = Vec::new();
         let rules = intern(requirements, &mut ids, &mut literals);
         let anchors = intern(locals, &mut ids, &mut literals);
         // Building can only fail on limits far beyond any playbook; without an automaton
@@ -287,7 +366,11 @@ impl Prefilter {
             // corpus, benches/README.md), at 0.7 MB for 222 literals and 12 MB for 3,488.
             // Past that size its memory stops paying for itself.
             let kind = (literals.len() <= MAX_DFA_LITERALS).then_some(AhoCorasickKind::DFA);
-            AhoCorasick::builder().kind(kind).build(&literals).ok()
+            AhoCorasick::builder()
+                .kind(kind)
+                .ascii_case_insensitive(true)
+                .build(literals.iter().map(|l| l.as_bytes()))
+                .ok()
         };
         let mut recorded = vec![false; literals.len()];
         for id in anchors.iter().flatten().flatten() {
@@ -456,6 +539,17 @@ mod tests {
     }
 
     #[test]
+    fn alternatives_sharing_literals_count_them_once() {
+        let words: Vec<String> = (0..40).map(|i| format!("word{i:02}x")).collect();
+        let regex = format!("^({})$", words.join("|"));
+        let got = req(&format!(
+            "id: a\nlanguage: python\nrule:\n  any:\n    - kind: call\n      regex: {regex}\n    - kind: attribute\n      regex: {regex}\n"
+        ));
+        // 80 literals before repeats are dropped, over the limit of 64; 40 after.
+        assert_eq!(got, vec![words]);
+    }
+
+    #[test]
     fn not_requires_nothing_but_relations_do() {
         let got = req(
             "id: a\nlanguage: javascript\nrule:\n  kind: call_expression\n  not:\n    has:\n      pattern: secret\n",
@@ -471,17 +565,44 @@ mod tests {
     fn regexes_require_their_prefixes() {
         let got = req("id: a\nlanguage: python\nrule:\n  regex: ^(md5|sha1)\\(\n");
         assert_eq!(got, strings(&[&["md5(", "sha1("]]));
-        // Case-insensitive: the case variants, while there are few enough.
+        // Case-insensitive: one literal for the automaton, which ignores ASCII case...
         let got = req("id: a\nlanguage: python\nrule:\n  regex: (?i)pw\n");
-        assert_eq!(got, strings(&[&["PW", "Pw", "pW", "pw"]]));
+        assert_eq!(got, strings(&[&["pw"]]));
+        // ...but not the Kelvin sign (`k`) or the long s (`s`) Unicode folding adds.
+        let got = req("id: a\nlanguage: python\nrule:\n  regex: (?i)^ks\n");
+        assert_eq!(
+            got,
+            strings(&[&["ks", "k\u{17f}", "\u{212a}s", "\u{212a}\u{17f}"]])
+        );
         // A regex that may start anywhere still ends with its suffixes.
         let got = req("id: a\nlanguage: python\nrule:\n  regex: .*secret\n");
         assert_eq!(got, strings(&[&["secret"]]));
         let got =
             req("id: a\nlanguage: python\nrule:\n  regex: ^((\\w+\\.)*(out|email)|objects)$\n");
         assert_eq!(got, strings(&[&["email", "objects", "out"]]));
-        // Neither end fixed: nothing is required.
+        // Neither end fixed: what the middle requires.
         let got = req("id: a\nlanguage: python\nrule:\n  regex: \\w+secret\\w+\n");
+        assert_eq!(got, strings(&[&["secret"]]));
+        let got =
+            req("id: a\nlanguage: python\nrule:\n  regex: ^[rbRB]?[\"'](hf_|sk-|(?i:akia))\\w+\n");
+        // (The quote and what follows it are longer than the middle alone: preferred.)
+        assert_eq!(
+            got,
+            strings(&[&[
+                "\"akia",
+                "\"a\u{212a}ia",
+                "\"hf_",
+                "\"sk-",
+                "'akia",
+                "'a\u{212a}ia",
+                "'hf_",
+                "'sk-"
+            ]])
+        );
+        // Nothing fixed anywhere: nothing is required.
+        let got = req("id: a\nlanguage: python\nrule:\n  regex: ^\\w+(\\.\\w+)*$\n");
+        assert!(got.is_empty(), "{got:?}");
+        let got = req("id: a\nlanguage: python\nrule:\n  regex: (secret|\\d+)x?\n");
         assert!(got.is_empty(), "{got:?}");
     }
 
@@ -523,5 +644,9 @@ mod tests {
         let mut runs = vec![true, false, true];
         assert_eq!(run("nothing here", &mut runs), 1);
         assert_eq!(runs, [false, false, true]);
+        // ASCII case is ignored: a superset of the occurrences, never fewer.
+        let mut runs = vec![true; 3];
+        assert_eq!(run("EVAL(Input)", &mut runs), 0);
+        assert_eq!(runs, [true, true, true]);
     }
 }
