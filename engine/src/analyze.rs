@@ -1,5 +1,7 @@
 //! Analysis of one file: parse once, walk once, run at each node only the rules that can
-//! match its kind.
+//! match its kind. A rule whose matches must contain one of some literals (see
+//! [`crate::prefilter::local_requirement`]) is instead tried only at the ancestors of
+//! those literals' occurrences, which the prefilter's scan of the file found.
 
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};

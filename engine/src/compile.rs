@@ -678,6 +678,7 @@ impl<'a> RuleCompiler<'a> {
             stop_by,
             field,
             env_free: std::sync::OnceLock::new(),
+            reads: std::sync::OnceLock::new(),
         })
     }
 

@@ -6,11 +6,11 @@
 //! keys, then relational keys, so that captures made by `pattern` constrain `has`.
 
 use std::cell::Cell;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
 
-use crate::memo::{Direction, Memo, chain_has, env_free, has_descendant};
+use crate::memo::{Direction, Memo, bound_key, chain_has, env_free, has_descendant, single_reads};
 use crate::metavar::Env;
 use crate::pattern::Pattern;
 use crate::tree::{NodeId, SyntaxTree};
@@ -69,6 +69,10 @@ pub struct Relation {
     /// Whether `rule` captures no metavariable (so its search may be memoised); settled
     /// on first use.
     pub env_free: OnceLock<bool>,
+    /// The single-node metavariables `rule` mentions, when it mentions no `$$$` run: once
+    /// all are bound, its search only compares and may be memoised by their values.
+    /// Settled on first use.
+    pub reads: OnceLock<Option<Vec<Arc<str>>>>,
 }
 
 impl Relation {
@@ -393,7 +397,28 @@ fn has(rel: &Relation, cx: &MatchCx<'_, '_>, node: NodeId, env: &mut Env) -> boo
         StopBy::Neighbor => tree.children(node).any(|n| rel.rule.matches(cx, n, env)),
         StopBy::End => match rel.memo(cx) {
             Some(memo) => has_descendant(memo, &rel.rule, cx, node),
-            None => tree.descendants(node).any(|n| rel.rule.matches(cx, n, env)),
+            None => {
+                let reads = rel.reads.get_or_init(|| {
+                    let mut names = Vec::new();
+                    single_reads(&rel.rule, cx.utils, 0, &mut names).map(|()| {
+                        names.sort();
+                        names.dedup();
+                        names
+                    })
+                });
+                let key = match (cx.memo, reads) {
+                    (Some(memo), Some(reads)) if !reads.is_empty() => {
+                        bound_key(rel, reads, cx, node, env).map(|key| (memo, key))
+                    }
+                    _ => None,
+                };
+                let mut search = || tree.descendants(node).any(|n| rel.rule.matches(cx, n, env));
+                match key {
+                    // Everything the rule mentions is bound: the search binds nothing.
+                    Some((memo, key)) => memo.bound_answer(key, search),
+                    None => search(),
+                }
+            }
         },
         StopBy::Rule(stop) => {
             // Pre-order over the descendants, not entering nodes that match the stop rule

@@ -23,7 +23,13 @@ const NO: u8 = 2;
 #[derive(Debug, Default)]
 pub struct Memo {
     tables: RefCell<HashMap<(usize, usize, Direction), Vec<u8>>>,
+    /// Answers of `has` searches whose rule only compares metavariables already bound to
+    /// leaves, by relation, util table, node and the texts of those bindings.
+    bound: RefCell<HashMap<BoundKey, bool>>,
 }
+
+/// (relation, util table, node, texts of the metavariables the relation's rule reads).
+pub(crate) type BoundKey = (usize, usize, NodeId, Box<[Box<str>]>);
 
 /// Which way a table looks from a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -162,6 +168,90 @@ pub(crate) fn chain_has(
     })
 }
 
+/// The key under which a search that reads the bindings of `reads` in `env` is memoised:
+/// the relation, the node and the texts of those bindings. `None` unless each of them is
+/// bound to a leaf, whose equality with another node is equality of text
+/// ([`crate::metavar::nodes_equal`]), so equal texts give equal answers. The search must
+/// bind nothing (every metavariable it mentions is among `reads`).
+pub(crate) fn bound_key(
+    relation: &crate::matcher::Relation,
+    reads: &[std::sync::Arc<str>],
+    cx: &MatchCx<'_, '_>,
+    node: NodeId,
+    env: &crate::metavar::Env,
+) -> Option<BoundKey> {
+    let mut texts = Vec::with_capacity(reads.len());
+    for name in reads {
+        match env.get(name)? {
+            crate::metavar::Binding::Single(n) if cx.tree.named_child_count(*n) == 0 => {
+                texts.push(Box::from(cx.tree.text(*n)));
+            }
+            _ => return None,
+        }
+    }
+    Some((
+        relation as *const crate::matcher::Relation as usize,
+        cx.utils.as_ptr() as usize,
+        node,
+        texts.into_boxed_slice(),
+    ))
+}
+
+impl Memo {
+    /// The memoised answer under `key`, or `search`'s, remembered.
+    pub(crate) fn bound_answer(&self, key: BoundKey, search: impl FnOnce() -> bool) -> bool {
+        if let Some(&known) = self.bound.borrow().get(&key) {
+            return known;
+        }
+        // The search may memoise nested relations: no borrow is held while it runs.
+        let answer = search();
+        self.bound.borrow_mut().insert(key, answer);
+        answer
+    }
+}
+
+/// The single-node metavariables `rule` mentions, directly or through utils, or `None`
+/// when it mentions a `$$$` run (whose matching rebinds it) or nests too deep.
+pub(crate) fn single_reads(
+    rule: &Rule,
+    utils: &[Rule],
+    depth: u32,
+    out: &mut Vec<std::sync::Arc<str>>,
+) -> Option<()> {
+    if depth > 64 {
+        return None;
+    }
+    let mut sub = |r: &Rule| single_reads(r, utils, depth + 1, out);
+    match rule {
+        Rule::Pattern(p) => {
+            if p.has_multi_capture() {
+                return None;
+            }
+            out.extend(p.captured_names());
+        }
+        Rule::Kind(_) | Rule::Regex(_) | Rule::Range(_) => {}
+        Rule::NthChild(n) => {
+            if let Some(r) = &n.of_rule {
+                sub(r)?;
+            }
+        }
+        Rule::Inside(rel) | Rule::Has(rel) | Rule::Precedes(rel) | Rule::Follows(rel) => {
+            sub(&rel.rule)?;
+            if let crate::matcher::StopBy::Rule(r) = &rel.stop_by {
+                sub(r)?;
+            }
+        }
+        Rule::All(rules) | Rule::Any(rules) => {
+            for r in rules {
+                sub(r)?;
+            }
+        }
+        Rule::Not(r) => sub(r)?,
+        Rule::Matches(i) => sub(utils.get(*i)?)?,
+    }
+    Some(())
+}
+
 /// Whether `rule`'s answer at a node depends on the node alone: it captures no
 /// metavariable, directly or through utils. `None` from a util loop counts as no.
 pub(crate) fn env_free(rule: &Rule, utils: &[Rule], depth: u32) -> bool {
@@ -205,6 +295,7 @@ function outer(a) {
   return o;
 }
 class C { m() { return () => () => eval("deep"); } n() { debugger; } }
+function helper(x) { return outer(x) + helper(x) + console.log(x) + other(x - 1); }
 "#;
 
     /// Every node, in pre-order and then in reverse: the memoised search must answer as
@@ -218,6 +309,11 @@ class C { m() { return () => () => eval("deep"); } n() { debugger; } }
             "rule:\n  kind: pair\n  follows:\n    kind: pair\n    has: { kind: call_expression, stopBy: end }\n    stopBy: end\n",
             "rule:\n  kind: pair\n  precedes:\n    regex: '^x'\n    stopBy: end\n",
             "rule:\n  any:\n    - kind: arrow_function\n    - kind: method_definition\n  inside:\n    stopBy: end\n    kind: class_declaration\n  has:\n    stopBy: end\n    has: { stopBy: end, kind: string }\n",
+            // Calls of functions the file declares: the search reads $F (bound to a leaf,
+            // or to `console.log`, which is not one and is searched plainly).
+            "rule:\n  kind: call_expression\n  all:\n    - has: { field: function, pattern: $F }\n    - inside:\n        stopBy: end\n        kind: program\n        has:\n          stopBy: end\n          kind: function_declaration\n          has: { field: name, pattern: $F }\n",
+            // The same through a util and with a second read metavariable.
+            "utils:\n  declares:\n    kind: function_declaration\n    all:\n      - has: { field: name, pattern: $F }\n      - has: { field: parameters, has: { pattern: $P } }\nrule:\n  kind: call_expression\n  all:\n    - has: { field: function, pattern: $F }\n    - has: { field: arguments, has: { pattern: $P } }\n    - inside: { stopBy: end, kind: program, has: { stopBy: end, matches: declares } }\n",
         ];
         let Ok(tree) = SyntaxTree::parse(Lang::JavaScript, CODE) else {
             panic!("parse")
@@ -266,7 +362,7 @@ class C { m() { return () => () => eval("deep"); } n() { debugger; } }
                     );
                 }
                 assert!(
-                    !memo.tables.borrow().is_empty(),
+                    !memo.tables.borrow().is_empty() || !memo.bound.borrow().is_empty(),
                     "rule {i} was not memoised"
                 );
             }

@@ -240,6 +240,19 @@ impl Pattern {
         out
     }
 
+    /// Whether the pattern captures a run of nodes (`$$$ARGS`).
+    pub fn has_multi_capture(&self) -> bool {
+        let mut stack = vec![&self.root];
+        while let Some(n) = stack.pop() {
+            match n {
+                PNode::MetaVar(MetaVar::EllipsisCapture(_)) => return true,
+                PNode::Internal { children, .. } => stack.extend(children.iter()),
+                _ => {}
+            }
+        }
+        false
+    }
+
     /// The literal texts every match must contain, for prefiltering: the named terminal
     /// nodes, whose text is compared exactly in every strictness but `signature`.
     pub fn literals(&self) -> Vec<&str> {
