@@ -2,7 +2,7 @@
 //!
 //! Rules go through two stages. A serde *spec* ([`spec`]) is what a YAML or JSON rule file
 //! says, with unknown keys rejected; one fallible compile step turns it into an immutable
-//! [`rule::CompiledRule`], where every semantic check lives (a pattern that does not parse,
+//! [`compile::CompiledRule`], where every semantic check lives (a pattern that does not parse,
 //! a bad regex, an undefined or cyclic util, a kind the grammar does not have). Compiled
 //! rules are grouped into an `Arc`-shared [`playbook::Playbook`] and shared read-only by
 //! every thread.

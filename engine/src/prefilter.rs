@@ -3,10 +3,13 @@
 //! For each rule we derive a conjunction of clauses, each clause a set of literals of
 //! which at least one must occur in the file's text for the rule to have any chance to
 //! match. The literals come from pattern terminals (compared exactly), from regexes (the
-//! prefixes every match starts with) and from constraints on metavariables every match
-//! binds. All the literals of one language's rules go into one Aho-Corasick automaton; one
-//! pass over a file says which rules can be skipped, and a file whose rules are all skipped
-//! is not parsed at all.
+//! prefixes every match starts with, the suffixes it ends with, or what a part every match
+//! has requires) and from constraints on metavariables every match binds. All the literals
+//! of one language's rules go into one Aho-Corasick automaton, which ignores ASCII case (a
+//! superset of the occurrences, never fewer); one pass over a file says which rules can be
+//! skipped, and a file whose rules are all skipped is not parsed at all. The same pass
+//! records where the literals of each rule's [`local_requirement`] occur, so that the rule
+//! is tried only at the nodes that contain one of them.
 //!
 //! Soundness is the whole point: a requirement is only derived where a match really
 //! implies the literal's presence. Anything unsure (`not`, `kind`, `nthChild`, `range`,
