@@ -8,6 +8,7 @@ mod diff;
 pub(crate) mod project;
 mod rules;
 mod scan;
+mod schedule;
 mod stats;
 mod test;
 

@@ -17,6 +17,7 @@ use volatile_grammars::Lang;
 
 use super::diff::{self, DiffSpec};
 use super::project::ProjectConfig;
+use super::schedule;
 use super::stats::ScanStats;
 use super::{FailOn, Format, ScanArgs};
 use crate::remote::{Remote, RemoteFile};
@@ -67,6 +68,17 @@ struct Target {
     lines: Option<Vec<(u32, u32)>>,
     /// The file's bytes at a revision (`--diff A..B`); `None`: read it from disk.
     content: Option<Vec<u8>>,
+}
+
+impl Target {
+    /// The bytes to be analysed, for scheduling: 0 when the file cannot be read (reading
+    /// it reports why).
+    fn size(&self) -> u64 {
+        match &self.content {
+            Some(bytes) => bytes.len() as u64,
+            None => std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+        }
+    }
 }
 
 pub(super) fn run(args: &ScanArgs) -> u8 {
@@ -224,17 +236,22 @@ fn scan_local(
         time_rules: args.stats,
         ..AnalyzeOptions::default()
     };
-    let outcomes: Vec<(Lang, FileOutcome)> = pool.install(|| {
-        targets
-            .into_par_iter()
-            .map(|target| {
-                let lang = target.lang;
-                let outcome = scan_file(&set, target, args.fix, keep_text, &options);
-                progress.inc(1);
-                (lang, outcome)
-            })
-            .collect()
-    });
+    let sizes: Vec<u64> = pool.install(|| targets.par_iter().map(Target::size).collect());
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let limit = schedule::budget(largest, pool.current_num_threads());
+    let sized: Vec<(Target, u64)> = targets.into_iter().zip(sizes).collect();
+    let outcomes = schedule::run(
+        &pool,
+        sized,
+        |(_, size)| *size,
+        limit,
+        |(target, _)| {
+            let lang = target.lang;
+            let outcome = scan_file(&set, target, args.fix, keep_text, &options);
+            progress.inc(1);
+            (lang, outcome)
+        },
+    );
     progress.finish_and_clear();
 
     let mut report = Report::default();
