@@ -183,7 +183,7 @@ pub(crate) fn bound_key(
     let mut texts = Vec::with_capacity(reads.len());
     for name in reads {
         match env.get(name)? {
-            crate::metavar::Binding::Single(n) if cx.tree.named_child_count(*n) == 0 => {
+            crate::metavar::Binding::Single(n) if !cx.tree.has_named_children(*n) => {
                 texts.push(Box::from(cx.tree.text(*n)));
             }
             _ => return None,

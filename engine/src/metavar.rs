@@ -161,7 +161,7 @@ pub fn nodes_equal(tree: &SyntaxTree<'_>, a: NodeId, b: NodeId) -> bool {
         if a == b {
             continue;
         }
-        if tree.named_child_count(a) == 0 || tree.named_child_count(b) == 0 {
+        if !tree.has_named_children(a) || !tree.has_named_children(b) {
             if tree.text(a) != tree.text(b) {
                 return false;
             }

@@ -7,7 +7,8 @@
 //! links are stored. Every navigation is O(1), every traversal is a loop (no recursion, so
 //! no stack overflow on deeply nested input), and per-node caches are plain vectors.
 //!
-//! The copy costs one cursor walk and 36 bytes a node; the tree-sitter tree itself is
+//! The copy costs one cursor walk and 24 bytes a node (the next sibling is where the
+//! previous sibling's subtree ends, so only the previous one is stored); the tree-sitter tree itself is
 //! dropped as soon as the copy (and any raw query) is done.
 
 use std::cell::{OnceCell, RefCell};
@@ -28,16 +29,22 @@ struct NodeData {
     start: u32,
     end: u32,
     parent: u32,
-    next_sibling: u32,
     prev_sibling: u32,
     subtree_end: u32,
     kind: u16,
-    field: u16,
-    named: bool,
-    missing: bool,
-    extra: bool,
-    named_children: u32,
+    /// The field id in the low bits, and the `NAMED`, `MISSING` and `EXTRA` flags.
+    field_flags: u16,
 }
+
+// Trees are the largest thing a scan holds (a file's tree-sitter tree and its copy are
+// both alive while the copy is made): keep a node at 24 bytes.
+const _: () = assert!(std::mem::size_of::<NodeData>() == 24);
+
+const NAMED: u16 = 1 << 15;
+const MISSING: u16 = 1 << 14;
+const EXTRA: u16 = 1 << 13;
+/// Field ids must fit below the flags (grammars have tens of fields).
+const FIELD_MASK: u16 = EXTRA - 1;
 
 /// A parsed file: its text and its flattened syntax tree.
 #[derive(Debug)]
@@ -166,30 +173,27 @@ impl<'s> SyntaxTree<'s> {
                 }
                 None => (NONE, NONE),
             };
-            if prev != NONE {
-                nodes[prev as usize].next_sibling = id;
-            }
-            let named = node.is_named();
-            if parent != NONE && named {
-                nodes[parent as usize].named_children += 1;
-            }
             let kind = node.kind_id();
             if wanted.get(kind as usize).copied().unwrap_or(false) {
                 out.push(node);
+            }
+            let field = cursor.field_id().map_or(0, |f| f.get());
+            debug_assert!(field <= FIELD_MASK, "field id {field} over the mask");
+            let mut field_flags = field & FIELD_MASK;
+            if node.is_named() {
+                field_flags |= NAMED;
+            }
+            if node.is_extra() {
+                field_flags |= EXTRA;
             }
             nodes.push(NodeData {
                 start: node.start_byte() as u32,
                 end: node.end_byte() as u32,
                 parent,
-                next_sibling: NONE,
                 prev_sibling: prev,
                 subtree_end: id + 1,
                 kind,
-                field: cursor.field_id().map_or(0, |f| f.get()),
-                named,
-                missing: false,
-                extra: node.is_extra(),
-                named_children: 0,
+                field_flags,
             });
             // The cursor visits exactly the children `child_count` counts, so a node has
             // children when it can step into one (and `subtree_end` records it).
@@ -199,7 +203,7 @@ impl<'s> SyntaxTree<'s> {
             }
             // Only leaves are ever missing (tree-sitter inserts a missing token).
             if node.is_missing() {
-                nodes[id as usize].missing = true;
+                nodes[id as usize].field_flags |= MISSING;
             }
             // Leaf: close finished ancestors until a next sibling exists.
             loop {
@@ -278,17 +282,17 @@ impl<'s> SyntaxTree<'s> {
 
     /// Whether the node is named (not punctuation or a keyword).
     pub fn is_named(&self, id: NodeId) -> bool {
-        self.data(id).named
+        self.data(id).field_flags & NAMED != 0
     }
 
     /// Whether tree-sitter inserted the node to recover from an error.
     pub fn is_missing(&self, id: NodeId) -> bool {
-        self.data(id).missing
+        self.data(id).field_flags & MISSING != 0
     }
 
     /// Whether the node is an extra (a comment, or what the grammar lets appear anywhere).
     pub fn is_extra(&self, id: NodeId) -> bool {
-        self.data(id).extra
+        self.data(id).field_flags & EXTRA != 0
     }
 
     /// Whether the node has no children at all.
@@ -296,14 +300,14 @@ impl<'s> SyntaxTree<'s> {
         self.data(id).subtree_end == id + 1
     }
 
-    /// The number of named children.
-    pub fn named_child_count(&self, id: NodeId) -> u32 {
-        self.data(id).named_children
+    /// Whether any child is named.
+    pub fn has_named_children(&self, id: NodeId) -> bool {
+        self.children(id).any(|c| self.is_named(c))
     }
 
     /// The field id under which the node hangs from its parent (0: none).
     pub fn field(&self, id: NodeId) -> u16 {
-        self.data(id).field
+        self.data(id).field_flags & FIELD_MASK
     }
 
     /// Byte range of the node.
@@ -340,7 +344,11 @@ impl<'s> SyntaxTree<'s> {
 
     /// The next sibling, named or not.
     pub fn next_sibling(&self, id: NodeId) -> Option<NodeId> {
-        some(self.data(id).next_sibling)
+        // In pre-order the next sibling starts where this subtree ends, if the parent's
+        // subtree goes on.
+        let d = self.data(id);
+        let parent = self.nodes.get(d.parent as usize)?;
+        (d.subtree_end < parent.subtree_end).then_some(d.subtree_end)
     }
 
     /// The previous sibling, named or not.
@@ -357,15 +365,21 @@ impl<'s> SyntaxTree<'s> {
     pub fn children(&self, id: NodeId) -> Siblings<'_, 's> {
         Siblings {
             tree: self,
-            next: self.first_child(id),
+            next: id + 1,
+            end: self.data(id).subtree_end,
         }
     }
 
     /// The siblings after `id`.
     pub fn next_siblings(&self, id: NodeId) -> Siblings<'_, 's> {
+        let d = self.data(id);
         Siblings {
             tree: self,
-            next: self.next_sibling(id),
+            next: d.subtree_end,
+            end: self
+                .nodes
+                .get(d.parent as usize)
+                .map_or(0, |p| p.subtree_end),
         }
     }
 
@@ -425,17 +439,22 @@ fn some(id: u32) -> Option<NodeId> {
     (id != NONE).then_some(id)
 }
 
-/// An iterator over a run of siblings.
+/// An iterator over a run of siblings: the subtrees from `next` up to `end`, the end of
+/// their parent's subtree.
 pub struct Siblings<'t, 's> {
     tree: &'t SyntaxTree<'s>,
-    next: Option<NodeId>,
+    next: NodeId,
+    end: NodeId,
 }
 
 impl Iterator for Siblings<'_, '_> {
     type Item = NodeId;
     fn next(&mut self) -> Option<NodeId> {
-        let id = self.next?;
-        self.next = self.tree.next_sibling(id);
+        let id = self.next;
+        if id >= self.end {
+            return None;
+        }
+        self.next = self.tree.data(id).subtree_end;
         Some(id)
     }
 }
@@ -451,33 +470,110 @@ mod tests {
         }
     }
 
-    /// The flat copy agrees with tree-sitter's own navigation.
+    /// The flat copy agrees with tree-sitter's own navigation: kinds, ranges, parents,
+    /// siblings, fields and flags, with error recovery (missing and extra nodes) included.
     #[test]
     fn flat_tree_mirrors_tree_sitter() {
-        let src = "function f(a, b) { if (a) { return b; } else { g(a, [1, 2]); } }";
-        let ts = parse_ts(Lang::JavaScript, src, None);
-        let Ok(ts) = ts else { panic!("parse") };
-        let flat = SyntaxTree::from_ts(Lang::JavaScript, src, &ts);
-        // Pre-order walk of tree-sitter's tree, collecting (kind, range, parent range).
-        let mut expected = Vec::new();
-        let mut stack = vec![ts.root_node()];
-        while let Some(n) = stack.pop() {
-            let parent = n.parent().map(|p| p.byte_range());
-            expected.push((n.kind_id(), n.byte_range(), parent, n.child_count()));
-            let mut cursor = n.walk();
-            let children: Vec<_> = n.children(&mut cursor).collect();
-            stack.extend(children.into_iter().rev());
-        }
-        assert_eq!(expected.len(), flat.len());
-        for (id, (kind, range, parent, count)) in expected.into_iter().enumerate() {
-            let id = id as NodeId;
-            assert_eq!(flat.kind(id), kind);
-            assert_eq!(flat.byte_range(id), range);
-            assert_eq!(flat.parent(id).map(|p| flat.byte_range(p)), parent);
-            assert_eq!(flat.children(id).count(), count as usize);
-            for d in flat.descendants(id) {
-                assert!(flat.ancestors(d).any(|a| a == id));
+        let samples = [
+            (
+                Lang::JavaScript,
+                "function f(a, b) { /* c */ if (a) { return b; } else { g(a, [1, 2]); } }",
+            ),
+            (
+                Lang::Python,
+                "def f(x):\n    return [y for y in x if y  # c\n    ]\n",
+            ),
+            (Lang::Java, "class A { int f(int x) { return x + 1 } }"),
+            (
+                Lang::TypeScript,
+                "let x: Map<string, number[]> = new Map(; x!.get('a');",
+            ),
+        ];
+        let (mut missing, mut extra) = (false, false);
+        for (lang, src) in samples {
+            let Ok(ts) = parse_ts(lang, src, None) else {
+                panic!("parse")
+            };
+            let flat = SyntaxTree::from_ts(lang, src, &ts);
+            let mut expected = Vec::new();
+            let mut cursor = ts.walk();
+            loop {
+                let n = cursor.node();
+                let field = cursor.field_id().map_or(0, |f| f.get());
+                let range = |n: Option<tree_sitter::Node>| n.map(|n| (n.kind_id(), n.byte_range()));
+                // Siblings as a cursor sees them (`Node::next_sibling` passes over a
+                // missing zero-width node that a cursor visits).
+                let siblings: Vec<_> = n
+                    .parent()
+                    .map(|p| p.children(&mut p.walk()).collect())
+                    .unwrap_or_default();
+                let at = siblings.iter().position(|&s| s == n);
+                let sibling = |i: Option<usize>| range(i.and_then(|i| siblings.get(i).copied()));
+                expected.push((
+                    (n.kind_id(), n.byte_range()),
+                    range(n.parent()),
+                    sibling(at.map(|i| i + 1)),
+                    sibling(at.and_then(|i| i.checked_sub(1))),
+                    (
+                        n.child_count() as usize,
+                        field,
+                        n.is_named(),
+                        n.is_missing(),
+                        n.is_extra(),
+                    ),
+                ));
+                if cursor.goto_first_child() || cursor.goto_next_sibling() {
+                    continue;
+                }
+                while cursor.goto_parent() && !cursor.goto_next_sibling() {}
+                if cursor.node() == ts.root_node() {
+                    break;
+                }
             }
+            assert_eq!(expected.len(), flat.len(), "{lang:?}");
+            let node = |n: Option<NodeId>| n.map(|n| (flat.kind(n), flat.byte_range(n)));
+            for (id, want) in expected.into_iter().enumerate() {
+                let id = id as NodeId;
+                let got = (
+                    (flat.kind(id), flat.byte_range(id)),
+                    node(flat.parent(id)),
+                    node(flat.next_sibling(id)),
+                    node(flat.prev_sibling(id)),
+                    (
+                        flat.children(id).count(),
+                        flat.field(id),
+                        flat.is_named(id),
+                        flat.is_missing(id),
+                        flat.is_extra(id),
+                    ),
+                );
+                assert_eq!(got, want, "{lang:?} node {id}");
+                assert_eq!(
+                    flat.next_siblings(id).collect::<Vec<_>>(),
+                    std::iter::successors(flat.next_sibling(id), |&n| flat.next_sibling(n))
+                        .collect::<Vec<_>>()
+                );
+                for d in flat.descendants(id) {
+                    assert!(flat.ancestors(d).any(|a| a == id));
+                }
+            }
+            missing |= (0..flat.len() as NodeId).any(|n| flat.is_missing(n));
+            extra |= (0..flat.len() as NodeId).any(|n| flat.is_extra(n));
+        }
+        assert!(
+            missing && extra,
+            "the samples exercise missing and extra nodes"
+        );
+    }
+
+    /// Every grammar's field ids fit below the flag bits.
+    #[test]
+    fn field_ids_fit_the_mask() {
+        for lang in Lang::ALL {
+            assert!(
+                lang.ts_language().field_count() <= FIELD_MASK as usize,
+                "{lang:?}"
+            );
         }
     }
 
@@ -525,7 +621,8 @@ mod tests {
         let Some(two) = two else { return };
         let before: Vec<&str> = t.prev_siblings(two).map(|c| t.text(c)).collect();
         assert_eq!(before, [",", "1", "("]);
-        assert_eq!(t.named_child_count(args), 2);
+        assert!(t.has_named_children(args));
+        assert!(!t.has_named_children(two));
     }
 
     #[test]
