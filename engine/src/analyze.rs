@@ -403,6 +403,10 @@ struct Selection<'r> {
     /// must cover one of. `None` when the file was not scanned: anchored rules then run
     /// at every node of their kinds.
     anchors: Option<Vec<Anchor>>,
+    /// For each query rule that applies and whose predicates need literals: the byte
+    /// ranges of the source one of which the root node of each match must cover, sorted.
+    /// Empty when the file was not scanned.
+    query_anchors: Vec<Anchor>,
     rules_run: usize,
     rules_prefiltered: usize,
 }
@@ -427,6 +431,7 @@ impl<'r> Selection<'r> {
             .collect();
         let mut rules_prefiltered = 0;
         let mut anchors = None;
+        let mut query_anchors = Vec::new();
         if options.prefilter
             && let Some(prefilter) = &rules.prefilter
             && applies.iter().any(|a| *a)
@@ -439,6 +444,16 @@ impl<'r> Selection<'r> {
                 .filter(|&i| applies[i as usize])
                 .map(|i| Some((i, prefilter.anchor(&scan, i as usize)?)))
                 .collect::<Option<Vec<_>>>();
+            query_anchors = rules
+                .queries
+                .iter()
+                .filter(|&&i| applies[i as usize] && prefilter.is_anchored(i as usize))
+                .filter_map(|&i| {
+                    let mut places = prefilter.anchor(&scan, i as usize)?;
+                    places.sort_unstable();
+                    Some((i, places))
+                })
+                .collect();
         }
         let rules_run = applies.iter().filter(|a| **a).count();
         if rules_run == 0 {
@@ -448,10 +463,20 @@ impl<'r> Selection<'r> {
             rules,
             applies,
             anchors,
+            query_anchors,
             rules_run,
             rules_prefiltered,
         })
     }
+}
+
+/// Whether `start..end` contains one of `places` (sorted byte ranges).
+fn covers_one(places: &[(u32, u32)], start: usize, end: usize) -> bool {
+    let first = places.partition_point(|&(s, _)| (s as usize) < start);
+    places[first..]
+        .iter()
+        .take_while(|&&(s, _)| s as usize <= end)
+        .any(|&(_, e)| e as usize <= end)
 }
 
 /// A tree-sitter tree: parsed here and dropped as soon as it is flattened, or the caller's.
@@ -543,6 +568,7 @@ fn match_tree(
         rules,
         ref applies,
         ref anchors,
+        ref query_anchors,
         rules_run,
         rules_prefiltered,
     } = *selection;
@@ -564,6 +590,9 @@ fn match_tree(
         if run_queries { &rules.query_roots } else { &[] },
         &mut query_roots,
     );
+    // Parsing includes the copy; raw queries count as matching.
+    let parse_time = parse_start.elapsed();
+    let query_start = Instant::now();
     let query_matches: Vec<(u32, Vec<crate::query::QueryMatch>)> = rules
         .queries
         .iter()
@@ -573,9 +602,22 @@ fn match_tree(
                 let start = times.is_some().then(Instant::now);
                 let matches = match q.root_kinds() {
                     Some(kinds) => {
+                        let places = query_anchors
+                            .iter()
+                            .find(|(q, _)| *q == i)
+                            .map(|(_, places)| places.as_slice());
                         let at: Vec<_> = query_roots
                             .iter()
-                            .filter(|n| kinds.contains(&n.kind_id()))
+                            .filter(|n| {
+                                kinds.contains(&n.kind_id())
+                                    && places.is_none_or(|p| {
+                                        covers_one(
+                                            p,
+                                            n.start_byte() + offset,
+                                            n.end_byte() + offset,
+                                        )
+                                    })
+                            })
                             .copied()
                             .collect();
                         q.run_at(&at, text)
@@ -592,7 +634,7 @@ fn match_tree(
         .collect();
     drop(query_roots);
     drop(ts_tree);
-    let parse_time = parse_start.elapsed();
+    let query_time = query_start.elapsed();
 
     let match_start = Instant::now();
     let collector = Collector {
@@ -673,7 +715,7 @@ fn match_tree(
         error: None,
         truncated,
         parse_time,
-        match_time: match_start.elapsed(),
+        match_time: query_time + match_start.elapsed(),
         parsed: true,
         rules_run,
         rules_prefiltered,

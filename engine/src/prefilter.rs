@@ -4,7 +4,8 @@
 //! which at least one must occur in the file's text for the rule to have any chance to
 //! match. The literals come from pattern terminals (compared exactly), from regexes (the
 //! prefixes every match starts with, the suffixes it ends with, or what a part every match
-//! has requires) and from constraints on metavariables every match binds. All the literals
+//! has requires), from constraints on metavariables every match binds, and from the text
+//! predicates of raw queries (`#match?`, `#eq?`, `#any-of?`). All the literals
 //! of one language's rules go into one Aho-Corasick automaton, which ignores ASCII case (a
 //! superset of the occurrences, never fewer); one pass over a file says which rules can be
 //! skipped, and a file whose rules are all skipped is not parsed at all. The same pass
@@ -13,7 +14,7 @@
 //!
 //! Soundness is the whole point: a requirement is only derived where a match really
 //! implies the literal's presence. Anything unsure (`not`, `kind`, `nthChild`, `range`,
-//! raw queries, `signature` strictness, case-insensitive regexes with too many variants)
+//! queries' predicates on optional captures, `signature` strictness, case-insensitive regexes with too many variants)
 //! contributes no requirement, so the rule simply runs.
 
 use std::collections::{HashMap, HashSet};
@@ -27,6 +28,7 @@ use regex_syntax::hir::{
 
 use crate::compile::{Finder, LangRule};
 use crate::matcher::Rule;
+use crate::query::{QueryRule, TextNeed};
 
 /// Literals shorter than this are not worth looking for: they occur in nearly every file.
 const MIN_LITERAL_BYTES: usize = 2;
@@ -60,7 +62,9 @@ pub fn requirement(rule: &LangRule) -> Requirement {
 /// regexes and those of its `has` descendants imply (and constraints on metavariables
 /// they bind), but not the nodes `inside`, `follows` and `precedes` relate it to, which
 /// lie outside it. Each of these literals occurs within the matched node's byte range, so
-/// the nodes to try are the ancestors of the literals' occurrences.
+/// the nodes to try are the ancestors of the literals' occurrences. For a raw query, what
+/// the root node of the pattern every match matches must contain (its captures lie
+/// within it).
 pub fn local_requirement(rule: &LangRule) -> Requirement {
     requirement_in(rule, Scope::Node)
 }
@@ -75,8 +79,9 @@ enum Scope {
 }
 
 fn requirement_in(rule: &LangRule, scope: Scope) -> Requirement {
-    let Finder::Rule(root) = &rule.finder else {
-        return Requirement::default();
+    let root = match &rule.finder {
+        Finder::Rule(root) => root,
+        Finder::Query(query) => return query_requirement(query),
     };
     let derived = derive(root, &rule.utils, scope, 0);
     let mut clauses = derived.clauses;
@@ -93,6 +98,34 @@ fn requirement_in(rule: &LangRule, scope: Scope) -> Requirement {
     clauses.sort();
     clauses.dedup();
     Requirement { clauses }
+}
+
+/// What a raw query's text predicates require: one clause, the best clause of each of its
+/// patterns joined (a match is a match of one pattern). A pattern without a usable need
+/// makes the query require nothing. The literals lie within the pattern's root node, so
+/// the requirement serves both scopes.
+fn query_requirement(query: &QueryRule) -> Requirement {
+    let mut clause: Vec<Box<str>> = Vec::new();
+    for needs in query.text_needs() {
+        let clauses = needs
+            .iter()
+            .filter_map(|need| match need {
+                TextNeed::Regex(regex) => regex_clause(regex),
+                TextNeed::OneOf(texts) => Some(texts.iter().map(|t| t.as_str().into()).collect()),
+            })
+            .collect();
+        match best_clause(clauses) {
+            Some(c) => clause.extend(c),
+            None => return Requirement::default(),
+        }
+    }
+    let clause = simplify(clause);
+    if !usable(&clause) {
+        return Requirement::default();
+    }
+    Requirement {
+        clauses: vec![clause],
+    }
 }
 
 /// A clause in order, without repeats or literals that contain another of its literals

@@ -10,6 +10,10 @@
 //! the query runs only at the nodes of those kinds, anchored there (a maximum start depth
 //! of 0); other queries (wildcards, sibling sequences, quantified roots) run over the
 //! whole tree.
+//!
+//! The text predicates also tell the prefilter what a match needs ([`QueryRule::text_needs`]):
+//! `(#match? @name "(?i)token$")` on a capture that every match of its pattern has means
+//! the file, and the pattern's root node, contain `token` in some case.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -30,6 +34,18 @@ pub struct QueryRule {
     captures: Vec<(u32, Arc<str>)>,
     /// The kinds every match's first node has, when the source says so plainly.
     root_kinds: Option<Vec<u16>>,
+    /// Per pattern: what its text predicates need of the text.
+    text_needs: Vec<Vec<TextNeed>>,
+}
+
+/// What a text predicate needs of a capture that every match of its pattern has, and so
+/// of the text of the pattern's root node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextNeed {
+    /// `#match?`: the capture's text matches this regex.
+    Regex(String),
+    /// `#eq?` with a string, or `#any-of?`: the capture's text is one of these.
+    OneOf(Vec<String>),
 }
 
 /// One match of a query: the reported node's range and kind, and the other captures.
@@ -75,12 +91,23 @@ impl QueryRule {
             })
             .collect();
         let root_kinds = root_kinds(source, LangInfo::of(lang));
+        let text_needs = (0..query.pattern_count())
+            .map(|i| pattern_needs(&query, source, i))
+            .collect();
         Ok(QueryRule {
             query,
             match_capture,
             captures,
             root_kinds,
+            text_needs,
         })
+    }
+
+    /// Per top-level pattern, what its text predicates need: every match of the pattern
+    /// has a capture whose text meets each need. A match of the query is a match of one
+    /// of its patterns.
+    pub fn text_needs(&self) -> &[Vec<TextNeed>] {
+        &self.text_needs
     }
 
     /// The kinds of the nodes where every match starts, if known: [`QueryRule::run_at`]
@@ -135,6 +162,98 @@ impl QueryRule {
             });
         }
     }
+}
+
+/// What the text predicates of pattern `index` need, for captures every match of it has
+/// (quantified one or one-or-more). Only the predicates that hold for all of a capture's
+/// nodes count: `#match?`, `#eq?` with a string, `#any-of?`. (`#any-match?` and `#any-eq?`
+/// hold when no node of the capture meets them, in tree-sitter's Rust binding.)
+fn pattern_needs(query: &tree_sitter::Query, source: &str, index: usize) -> Vec<TextNeed> {
+    let text = source
+        .get(query.start_byte_for_pattern(index)..query.end_byte_for_pattern(index))
+        .unwrap_or("");
+    let quantifiers = query.capture_quantifiers(index);
+    let certain = |capture: &str| {
+        query
+            .capture_index_for_name(capture)
+            .and_then(|i| quantifiers.get(i as usize))
+            .is_some_and(|q| {
+                matches!(
+                    q,
+                    tree_sitter::CaptureQuantifier::One | tree_sitter::CaptureQuantifier::OneOrMore
+                )
+            })
+    };
+    predicates(text)
+        .into_iter()
+        .filter_map(|p| {
+            let [Arg::Capture(capture), rest @ ..] = p.args.as_slice() else {
+                return None;
+            };
+            if !certain(capture) {
+                return None;
+            }
+            let strings: Option<Vec<String>> = rest
+                .iter()
+                .map(|a| match a {
+                    Arg::String(s) => Some(s.clone()),
+                    Arg::Capture(_) => None,
+                })
+                .collect();
+            match (p.name.as_str(), strings?.as_slice()) {
+                ("match?", [regex]) => Some(TextNeed::Regex(regex.clone())),
+                ("eq?", [text]) => Some(TextNeed::OneOf(vec![text.clone()])),
+                ("any-of?", texts) if !texts.is_empty() => Some(TextNeed::OneOf(texts.to_vec())),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// A predicate `(#name? args...)` of a query's source.
+#[derive(Debug, PartialEq)]
+struct Predicate {
+    /// The name without its `#`.
+    name: String,
+    args: Vec<Arg>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Arg {
+    Capture(String),
+    String(String),
+}
+
+/// The predicates in `text` (a pattern's source), wherever they are nested. A predicate
+/// with an argument this reader does not follow (a bare word) is left out.
+fn predicates(text: &str) -> Vec<Predicate> {
+    let mut reader = Reader {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let mut out = Vec::new();
+    while let Some(b) = reader.peek() {
+        match b {
+            b';' => reader.skip_space(),
+            b'"' => {
+                if reader.unescaped_string().is_none() {
+                    break;
+                }
+            }
+            b'(' => {
+                reader.at += 1;
+                reader.skip_space();
+                if reader.peek() == Some(b'#') {
+                    reader.at += 1;
+                    if let Some(p) = reader.predicate() {
+                        out.push(p);
+                    }
+                }
+            }
+            _ => reader.at += 1,
+        }
+    }
+    out
 }
 
 /// The kinds of the first node of every top-level pattern of a query, or `None` when a
@@ -214,7 +333,7 @@ impl Reader<'_> {
             match self.peek() {
                 None => return false,
                 Some(b'"') => {
-                    if self.string().is_none() {
+                    if self.unescaped_string().is_none() {
                         return false;
                     }
                     if depth == 0 {
@@ -245,6 +364,56 @@ impl Reader<'_> {
                 }
             }
         }
+    }
+
+    /// The rest of a predicate after its `#`, up to and including its `)`; `None` (the
+    /// reader past what it read) when an argument is neither a capture nor a string.
+    fn predicate(&mut self) -> Option<Predicate> {
+        let name = self.word().to_string();
+        let mut args = Vec::new();
+        loop {
+            self.skip_space();
+            match self.peek()? {
+                b')' => {
+                    self.at += 1;
+                    return Some(Predicate { name, args });
+                }
+                b'@' => {
+                    self.at += 1;
+                    args.push(Arg::Capture(self.word().to_string()));
+                }
+                b'"' => args.push(Arg::String(self.unescaped_string()?)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string literal, its escapes decoded as tree-sitter's query parser decodes them:
+    /// `\n`, `\r`, `\t`, `\0`, and any other escaped character stands for itself.
+    /// `None` at an unterminated string or a line break inside one.
+    fn unescaped_string(&mut self) -> Option<String> {
+        let mut out = Vec::new();
+        let mut at = self.at + 1;
+        loop {
+            match *self.bytes.get(at)? {
+                b'"' => break,
+                b'\n' => return None,
+                b'\\' => {
+                    at += 1;
+                    out.push(match *self.bytes.get(at)? {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'0' => b'\0',
+                        other => other,
+                    });
+                }
+                b => out.push(b),
+            }
+            at += 1;
+        }
+        self.at = at + 1;
+        String::from_utf8(out).ok()
     }
 
     /// A string literal without escapes.
@@ -367,6 +536,9 @@ mod tests {
         );
         let q = "((call function: (identifier) @f) @match (#eq? @f \"eval\"))";
         assert_eq!(roots(Lang::Python, q), Some(vec!["call"]));
+        // Escapes in a predicate's string.
+        let q = r#"((call) @match (#match? @match "a\\.b\"c"))"#;
+        assert_eq!(roots(Lang::Python, q), Some(vec!["call"]));
         let q = "[(call) (attribute)] @match";
         assert_eq!(roots(Lang::Python, q), Some(vec!["attribute", "call"]));
         let q = "\"lambda\" @match";
@@ -422,5 +594,52 @@ mod tests {
             .collect();
         assert_eq!(whole.len(), 3);
         assert_eq!(whole, anchored);
+    }
+
+    #[test]
+    fn predicates_are_read_wherever_they_are() {
+        let text = r#"; (#eq? @c "in a comment")
+((call function: (identifier) @f "(#not-a-predicate)" (#eq? @f "a\"b\\c\n"))
+  (#match? @f "^x\\.y$") (#any-of? @f "p" "q") (#eq? @f bare))"#;
+        let got = predicates(text);
+        let s = |t: &str| Arg::String(t.to_string());
+        let c = |t: &str| Arg::Capture(t.to_string());
+        assert_eq!(
+            got,
+            [
+                Predicate {
+                    name: "eq?".into(),
+                    args: vec![c("f"), s("a\"b\\c\n")]
+                },
+                Predicate {
+                    name: "match?".into(),
+                    args: vec![c("f"), s("^x\\.y$")]
+                },
+                Predicate {
+                    name: "any-of?".into(),
+                    args: vec![c("f"), s("p"), s("q")]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn text_needs_are_those_of_captures_every_match_has() {
+        let q = r#"
+((call function: (identifier) @f arguments: (argument_list (string)? @s))
+  (#match? @f "^ev(al)?$") (#eq? @s "x") (#any-match? @f "zz") (#not-eq? @f "y")
+  (#eq? @f @s)) @match
+((identifier) @match (#any-of? @match "alpha" "beta"))
+"#;
+        let Ok(rule) = QueryRule::new(q, Lang::Python) else {
+            panic!("query")
+        };
+        assert_eq!(
+            rule.text_needs(),
+            [
+                vec![TextNeed::Regex("^ev(al)?$".into())],
+                vec![TextNeed::OneOf(vec!["alpha".into(), "beta".into()])],
+            ]
+        );
     }
 }
