@@ -2,27 +2,11 @@
 //! without them and confine anchored queries to the nodes that contain them, and never
 //! change a finding.
 
-use std::sync::Arc;
+mod support;
 
-use volatile_engine::analyze::{AnalyzeOptions, FileAnalysis, RuleFilter, RuleSet, analyze};
-use volatile_engine::playbook::{SourceFile, playbook_from_files};
+use support::rule_set;
+use volatile_engine::analyze::{AnalyzeOptions, FileAnalysis, RuleSet, analyze};
 use volatile_grammars::Lang;
-
-fn rule_set(rule_yaml: &str) -> RuleSet {
-    let files = vec![SourceFile {
-        rel_path: "rule.yml".into(),
-        display: "rule.yml".into(),
-        text: rule_yaml.into(),
-    }];
-    let outcome = match playbook_from_files("test", files) {
-        Ok(o) => o,
-        Err(e) => panic!("load: {e}"),
-    };
-    if let Some(e) = outcome.errors.first() {
-        panic!("compile: {e}");
-    }
-    RuleSet::new(&[Arc::new(outcome.playbook)], &RuleFilter::default())
-}
 
 fn run(set: &RuleSet, lang: Lang, code: &str, prefilter: bool) -> FileAnalysis {
     let options = AnalyzeOptions {

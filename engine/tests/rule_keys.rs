@@ -2,8 +2,11 @@
 //! it must report. Expectations were checked against ast-grep 0.51.1 where ast-grep has
 //! the key.
 
+mod support;
+
 use std::sync::Arc;
 
+use support::rule_set;
 use volatile_engine::analyze::{AnalyzeOptions, RuleFilter, RuleSet, analyze};
 use volatile_engine::finding::Finding;
 use volatile_engine::playbook::{SourceFile, playbook_from_files};
@@ -11,19 +14,7 @@ use volatile_grammars::Lang;
 
 /// Compiles `rule_yaml` as a one-file playbook and returns its findings on `code`.
 fn run(rule_yaml: &str, lang: Lang, path: &str, code: &str) -> Vec<Finding> {
-    let files = vec![SourceFile {
-        rel_path: "rule.yml".into(),
-        display: "rule.yml".into(),
-        text: rule_yaml.into(),
-    }];
-    let outcome = match playbook_from_files("test", files) {
-        Ok(o) => o,
-        Err(e) => panic!("load: {e}"),
-    };
-    if let Some(e) = outcome.errors.first() {
-        panic!("compile: {e}");
-    }
-    let set = RuleSet::new(&[Arc::new(outcome.playbook)], &RuleFilter::default());
+    let set = rule_set(rule_yaml);
     let result = analyze(&set, path, lang, code, &AnalyzeOptions::default());
     assert!(result.error.is_none(), "{:?}", result.error);
     result.findings
