@@ -236,22 +236,21 @@ fn scan_local(
         time_rules: args.stats,
         ..AnalyzeOptions::default()
     };
-    let sizes: Vec<u64> = pool.install(|| targets.par_iter().map(Target::size).collect());
-    let largest = sizes.iter().copied().max().unwrap_or(0);
-    let limit = schedule::budget(largest, pool.current_num_threads());
-    let sized: Vec<(Target, u64)> = targets.into_iter().zip(sizes).collect();
-    let outcomes = schedule::run(
-        &pool,
-        sized,
-        |(_, size)| *size,
-        limit,
-        |(target, _)| {
-            let lang = target.lang;
-            let outcome = scan_file(&set, target, args.fix, keep_text, &options);
-            progress.inc(1);
-            (lang, outcome)
-        },
-    );
+    let sized: Vec<(Target, u64)> = pool.install(|| {
+        targets
+            .into_par_iter()
+            .map(|target| {
+                let size = target.size();
+                (target, size)
+            })
+            .collect()
+    });
+    let outcomes = schedule::run(&pool, sized, |target| {
+        let lang = target.lang;
+        let outcome = scan_file(&set, target, args.fix, keep_text, &options);
+        progress.inc(1);
+        (lang, outcome)
+    });
     progress.finish_and_clear();
 
     let mut report = Report::default();

@@ -16,7 +16,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 pub const SLACK_PER_THREAD: u64 = 1024 * 1024;
 
 /// The byte budget for `threads` threads whose largest file has `largest` bytes.
-pub fn budget(largest: u64, threads: usize) -> u64 {
+fn budget(largest: u64, threads: usize) -> u64 {
     largest.saturating_add(SLACK_PER_THREAD.saturating_mul(threads.saturating_sub(1) as u64))
 }
 
@@ -28,13 +28,28 @@ struct Queue<T> {
     in_flight: u64,
 }
 
-/// Runs `work` on every item on the threads of `pool`, largest `size` first, keeping the
-/// sizes of the items in flight within `limit` (see the module's documentation).
-/// Returns the results in the order of `items`.
+/// Runs `work` on every item, given with its size in bytes, on the threads of `pool`,
+/// largest first, within the budget of the module's documentation. Returns the results
+/// in the order of `items`.
 pub fn run<T, R>(
     pool: &rayon::ThreadPool,
-    items: Vec<T>,
-    size: impl Fn(&T) -> u64,
+    items: Vec<(T, u64)>,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+{
+    let largest = items.iter().map(|(_, size)| *size).max().unwrap_or(0);
+    let limit = budget(largest, pool.current_num_threads());
+    run_within(pool, items, limit, work)
+}
+
+/// [`run`] with the sizes of the items in flight kept within `limit` (an item still
+/// starts when nothing else is in flight).
+fn run_within<T, R>(
+    pool: &rayon::ThreadPool,
+    items: Vec<(T, u64)>,
     limit: u64,
     work: impl Fn(T) -> R + Sync,
 ) -> Vec<R>
@@ -43,8 +58,9 @@ where
     R: Send,
 {
     let count = items.len();
+    let (items, sizes): (Vec<T>, Vec<u64>) = items.into_iter().unzip();
     let queue = Mutex::new(Queue {
-        waiting: items.iter().map(&size).zip(0..).collect(),
+        waiting: sizes.into_iter().zip(0..).collect(),
         items: items.into_iter().map(Some).collect(),
         in_flight: 0,
     });
@@ -124,6 +140,11 @@ mod tests {
         }
     }
 
+    /// Items that are their own sizes.
+    fn sized(items: &[u64]) -> Vec<(u64, u64)> {
+        items.iter().map(|&s| (s, s)).collect()
+    }
+
     fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         m.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -131,20 +152,14 @@ mod tests {
     #[test]
     fn results_keep_the_order_of_the_items() {
         let items: Vec<u64> = (0..500).map(|i| (i * 7919) % 1000).collect();
-        let out = run(&pool(3), items.clone(), |&s| s, 2000, |s| s * 2);
+        let out = run_within(&pool(3), sized(&items), 2000, |s| s * 2);
         assert_eq!(out, items.iter().map(|s| s * 2).collect::<Vec<_>>());
     }
 
     #[test]
     fn a_single_thread_takes_the_largest_first() {
         let order = Mutex::new(Vec::new());
-        run(
-            &pool(1),
-            vec![3u64, 9, 1, 7],
-            |&s| s,
-            9,
-            |s| lock(&order).push(s),
-        );
+        run_within(&pool(1), sized(&[3, 9, 1, 7]), 9, |s| lock(&order).push(s));
         assert_eq!(*lock(&order), vec![9, 7, 3, 1]);
     }
 
@@ -155,19 +170,13 @@ mod tests {
         let items: Vec<u64> = (1..=50).collect();
         let in_flight = AtomicU64::new(0);
         let peak = AtomicU64::new(0);
-        let out = run(
-            &pool(4),
-            items,
-            |&s| s,
-            60,
-            |s| {
-                let now = in_flight.fetch_add(s, Ordering::SeqCst) + s;
-                peak.fetch_max(now, Ordering::SeqCst);
-                std::thread::sleep(std::time::Duration::from_micros(200));
-                in_flight.fetch_sub(s, Ordering::SeqCst);
-                s
-            },
-        );
+        let out = run_within(&pool(4), sized(&items), 60, |s| {
+            let now = in_flight.fetch_add(s, Ordering::SeqCst) + s;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            in_flight.fetch_sub(s, Ordering::SeqCst);
+            s
+        });
         assert_eq!(out.len(), 50);
         assert!(peak.load(Ordering::SeqCst) <= 60, "peak {peak:?}");
     }
@@ -176,20 +185,14 @@ mod tests {
     fn an_item_over_the_budget_runs_alone() {
         let in_flight = AtomicU64::new(0);
         let alone = Mutex::new(Vec::new());
-        run(
-            &pool(2),
-            vec![100u64, 5, 5, 5],
-            |&s| s,
-            10,
-            |s| {
-                in_flight.fetch_add(s, Ordering::SeqCst);
-                if s == 100 {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    lock(&alone).push(in_flight.load(Ordering::SeqCst));
-                }
-                in_flight.fetch_sub(s, Ordering::SeqCst);
-            },
-        );
+        run_within(&pool(2), sized(&[100, 5, 5, 5]), 10, |s| {
+            in_flight.fetch_add(s, Ordering::SeqCst);
+            if s == 100 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                lock(&alone).push(in_flight.load(Ordering::SeqCst));
+            }
+            in_flight.fetch_sub(s, Ordering::SeqCst);
+        });
         assert_eq!(*lock(&alone), vec![100]);
     }
 
