@@ -7,9 +7,9 @@
 //! links are stored. Every navigation is O(1), every traversal is a loop (no recursion, so
 //! no stack overflow on deeply nested input), and per-node caches are plain vectors.
 //!
-//! The copy costs one cursor walk and 24 bytes a node (the next sibling is where the
-//! previous sibling's subtree ends, so only the previous one is stored); the tree-sitter tree itself is
-//! dropped as soon as the copy (and any raw query) is done.
+//! The copy costs one cursor walk and 24 bytes a node (a node's next sibling starts where
+//! its subtree ends, so only the previous sibling is stored); the tree-sitter tree itself
+//! is dropped as soon as the copy (and any raw query) is done.
 
 use std::cell::{OnceCell, RefCell};
 use std::ops::ControlFlow;
@@ -344,11 +344,7 @@ impl<'s> SyntaxTree<'s> {
 
     /// The next sibling, named or not.
     pub fn next_sibling(&self, id: NodeId) -> Option<NodeId> {
-        // In pre-order the next sibling starts where this subtree ends, if the parent's
-        // subtree goes on.
-        let d = self.data(id);
-        let parent = self.nodes.get(d.parent as usize)?;
-        (d.subtree_end < parent.subtree_end).then_some(d.subtree_end)
+        self.next_siblings(id).next()
     }
 
     /// The previous sibling, named or not.
@@ -370,7 +366,8 @@ impl<'s> SyntaxTree<'s> {
         }
     }
 
-    /// The siblings after `id`.
+    /// The siblings after `id`: in pre-order the next one starts where this subtree ends,
+    /// as long as the parent's subtree goes on.
     pub fn next_siblings(&self, id: NodeId) -> Siblings<'_, 's> {
         let d = self.data(id);
         Siblings {
