@@ -113,6 +113,9 @@ struct LangRules {
     /// find these (the prefilter is off), at every node of their kinds like the others.
     anchored: KindIndex,
     queries: Vec<u32>,
+    /// The queries that run at the nodes of known root kinds and whose predicates need
+    /// literals: with a scan, only the roots containing those literals run them.
+    anchored_queries: Vec<u32>,
     /// Kinds where some query's matches may start (by kind id).
     query_roots: Vec<bool>,
     /// The literals the rules need, in one automaton.
@@ -172,6 +175,9 @@ impl RuleSet {
                 match &rule.finder {
                     Finder::Query(q) => {
                         lr.queries.push(i as u32);
+                        if q.root_kinds().is_some() && prefilter.is_anchored(i) {
+                            lr.anchored_queries.push(i as u32);
+                        }
                         for &k in q.root_kinds().unwrap_or(&[]) {
                             if lr.query_roots.len() <= k as usize {
                                 lr.query_roots.resize(k as usize + 1, false);
@@ -403,7 +409,7 @@ struct Selection<'r> {
     /// must cover one of. `None` when the file was not scanned: anchored rules then run
     /// at every node of their kinds.
     anchors: Option<Vec<Anchor>>,
-    /// For each query rule that applies and whose predicates need literals: the byte
+    /// For each anchored query that applies (`LangRules::anchored_queries`): the byte
     /// ranges of the source one of which the root node of each match must cover, sorted.
     /// Empty when the file was not scanned.
     query_anchors: Vec<Anchor>,
@@ -445,9 +451,9 @@ impl<'r> Selection<'r> {
                 .map(|i| Some((i, prefilter.anchor(&scan, i as usize)?)))
                 .collect::<Option<Vec<_>>>();
             query_anchors = rules
-                .queries
+                .anchored_queries
                 .iter()
-                .filter(|&&i| applies[i as usize] && prefilter.is_anchored(i as usize))
+                .filter(|&&i| applies[i as usize])
                 .filter_map(|&i| {
                     let mut places = prefilter.anchor(&scan, i as usize)?;
                     places.sort_unstable();
