@@ -103,13 +103,19 @@ mod headed {
         Layout::from_size_align(size.checked_add(HEADER)?, HEADER).ok()
     }
 
-    pub(super) unsafe extern "C" fn ts_malloc(size: usize) -> *mut c_void {
+    /// A block of `size` bytes after a header holding `size`, zeroed when `zeroed`.
+    fn allocate(size: usize, zeroed: bool) -> *mut c_void {
         let Some(layout) = c_layout(size) else {
             return std::ptr::null_mut();
         };
-        // SAFETY: a fresh block of `size + HEADER` bytes; the size goes in its header.
+        // SAFETY: a fresh block of `size + HEADER` (non-zero) bytes; the size goes in its
+        // header, which is aligned for a `usize`.
         unsafe {
-            let block = std::alloc::alloc(layout);
+            let block = if zeroed {
+                std::alloc::alloc_zeroed(layout)
+            } else {
+                std::alloc::alloc(layout)
+            };
             if block.is_null() {
                 return std::ptr::null_mut();
             }
@@ -118,21 +124,14 @@ mod headed {
         }
     }
 
+    pub(super) unsafe extern "C" fn ts_malloc(size: usize) -> *mut c_void {
+        allocate(size, false)
+    }
+
     pub(super) unsafe extern "C" fn ts_calloc(count: usize, size: usize) -> *mut c_void {
-        let Some(total) = count.checked_mul(size) else {
-            return std::ptr::null_mut();
-        };
-        let Some(layout) = c_layout(total) else {
-            return std::ptr::null_mut();
-        };
-        // SAFETY: as in `ts_malloc`, zeroed.
-        unsafe {
-            let block = std::alloc::alloc_zeroed(layout);
-            if block.is_null() {
-                return std::ptr::null_mut();
-            }
-            block.cast::<usize>().write(total);
-            block.add(HEADER).cast()
+        match count.checked_mul(size) {
+            Some(total) => allocate(total, true),
+            None => std::ptr::null_mut(),
         }
     }
 
