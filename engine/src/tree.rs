@@ -7,9 +7,13 @@
 //! links are stored. Every navigation is O(1), every traversal is a loop (no recursion, so
 //! no stack overflow on deeply nested input), and per-node caches are plain vectors.
 //!
-//! The copy costs one cursor walk and 24 bytes a node (a node's next sibling starts where
-//! its subtree ends, so only the previous sibling is stored); the tree-sitter tree itself
-//! is dropped as soon as the copy (and any raw query) is done.
+//! The copy is one pass over tree-sitter's own subtrees, in C against tree-sitter's
+//! internal headers (`csrc/flatten.c`): a `TreeCursor` walk gives the same nodes but cost a
+//! quarter of the parse, re-deriving per step what a single pass carries along. The cursor
+//! walk remains as the reference the tests hold the pass to, and as the fallback should
+//! the pass ever disagree with tree-sitter's node count. A node takes 24 bytes (its next
+//! sibling starts where its subtree ends, so only the previous sibling is stored); the
+//! tree-sitter tree itself is dropped as soon as the copy (and any raw query) is done.
 
 use std::cell::{OnceCell, RefCell};
 use std::ops::ControlFlow;
@@ -24,7 +28,9 @@ pub type NodeId = u32;
 
 const NONE: u32 = u32::MAX;
 
-#[derive(Debug, Clone, Copy)]
+/// One node; `csrc/flatten.c` writes this layout (`VolatileNode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 struct NodeData {
     start: u32,
     end: u32,
@@ -133,6 +139,14 @@ pub fn parse_ts(
     }
 }
 
+/// Trees are equal when they are of the same language and have the same nodes, with the
+/// same links, fields and flags.
+impl PartialEq for SyntaxTree<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.lang == other.lang && self.has_error == other.has_error && self.nodes == other.nodes
+    }
+}
+
 impl<'s> SyntaxTree<'s> {
     /// Parses and flattens `source`.
     pub fn parse(lang: Lang, source: &'s str) -> Result<SyntaxTree<'s>, ParseError> {
@@ -154,10 +168,47 @@ impl<'s> SyntaxTree<'s> {
         wanted: &[bool],
         out: &mut Vec<tree_sitter::Node<'t>>,
     ) -> SyntaxTree<'s> {
+        let collected = out.len();
+        match flatten::nodes(tree, wanted, out) {
+            Some(nodes) => SyntaxTree::new(lang, source, tree, nodes),
+            None => {
+                debug_assert!(
+                    false,
+                    "the one-pass copy disagreed with tree-sitter's count"
+                );
+                out.truncate(collected);
+                SyntaxTree::from_ts_by_cursor(lang, source, tree, wanted, out)
+            }
+        }
+    }
+
+    fn new(
+        lang: Lang,
+        source: &'s str,
+        tree: &tree_sitter::Tree,
+        nodes: Vec<NodeData>,
+    ) -> SyntaxTree<'s> {
+        SyntaxTree {
+            source,
+            lang,
+            info: LangInfo::of(lang),
+            has_error: tree.root_node().has_error(),
+            nodes,
+            line_starts: OnceCell::new(),
+        }
+    }
+
+    /// [`SyntaxTree::from_ts_collecting`] by a `TreeCursor` walk: the same tree, slower.
+    /// The reference the one-pass copy of `csrc/flatten.c` is tested against, and its
+    /// fallback.
+    pub fn from_ts_by_cursor<'t>(
+        lang: Lang,
+        source: &'s str,
+        tree: &'t tree_sitter::Tree,
+        wanted: &[bool],
+        out: &mut Vec<tree_sitter::Node<'t>>,
+    ) -> SyntaxTree<'s> {
         let root = tree.root_node();
-        // tree-sitter keeps the count of visible descendants (the nodes a cursor visits) in
-        // each subtree, so the flat tree is allocated once at its exact size: no growth
-        // copies, and no unused capacity to fault in (and, when freed, to scrub).
         let mut nodes: Vec<NodeData> = Vec::with_capacity(root.descendant_count());
         let mut cursor = root.walk();
         // Stack of (node id, last child id) for the open ancestors.
@@ -215,14 +266,7 @@ impl<'s> SyntaxTree<'s> {
                     for (p, _) in open.drain(..) {
                         nodes[p as usize].subtree_end = total;
                     }
-                    return SyntaxTree {
-                        source,
-                        lang,
-                        info: LangInfo::of(lang),
-                        has_error: root.has_error(),
-                        nodes,
-                        line_starts: OnceCell::new(),
-                    };
+                    return SyntaxTree::new(lang, source, tree, nodes);
                 }
                 if let Some((p, _)) = open.pop() {
                     nodes[p as usize].subtree_end = nodes.len() as u32;
@@ -432,6 +476,80 @@ impl<'s> SyntaxTree<'s> {
     }
 }
 
+/// The one-pass copy of `csrc/flatten.c`.
+#[allow(unsafe_code)]
+mod flatten {
+    use std::ffi::c_void;
+
+    use tree_sitter::ffi::{TSNode, TSTree};
+
+    use super::NodeData;
+
+    type Collect = unsafe extern "C" fn(*mut c_void, TSNode);
+
+    unsafe extern "C" {
+        fn volatile_flatten(
+            tree: *const TSTree,
+            out: *mut NodeData,
+            capacity: u32,
+            wanted: *const u8,
+            wanted_len: u32,
+            collect: Collect,
+            collect_context: *mut c_void,
+        ) -> u32;
+    }
+
+    /// Pushes a collected node onto the `Vec<tree_sitter::Node>` behind `context`.
+    ///
+    /// # Safety
+    /// `context` is the `&mut Vec<tree_sitter::Node<'t>>` that [`nodes`] passes, and `node`
+    /// a node of the tree it borrows for `'t`.
+    unsafe extern "C" fn push_node(context: *mut c_void, node: TSNode) {
+        // SAFETY: the function's contract.
+        unsafe {
+            let out = &mut *context.cast::<Vec<tree_sitter::Node<'_>>>();
+            out.push(tree_sitter::Node::from_raw(node));
+        }
+    }
+
+    /// The nodes of `tree` in pre-order, collecting into `out` those whose kind is marked
+    /// in `wanted`; `None` when the copy did not give exactly tree-sitter's node count.
+    pub(super) fn nodes<'t>(
+        tree: &'t tree_sitter::Tree,
+        wanted: &[bool],
+        out: &mut Vec<tree_sitter::Node<'t>>,
+    ) -> Option<Vec<NodeData>> {
+        let root = tree.root_node();
+        // tree-sitter keeps the count of visible descendants (the nodes a cursor visits) in
+        // each subtree, so the flat tree is allocated once at its exact size: no growth
+        // copies, and no unused capacity to fault in (and, when freed, to scrub).
+        let count = root.descendant_count();
+        let capacity = u32::try_from(count).ok()?;
+        let wanted_len = u32::try_from(wanted.len()).ok()?;
+        let mut nodes: Vec<NodeData> = Vec::with_capacity(count);
+        // SAFETY: `tree` is alive for the call (and `'t`); `nodes` has room for `capacity`
+        // nodes of the layout the C side writes (`VolatileNode`, asserted 24 bytes on both
+        // sides), and the first `written` are initialised when it returns; `wanted` is
+        // `wanted_len` bytes of `bool` (0 or 1); `push_node` gets `out` as its context.
+        unsafe {
+            let written = volatile_flatten(
+                root.into_raw().tree,
+                nodes.as_mut_ptr(),
+                capacity,
+                wanted.as_ptr().cast(),
+                wanted_len,
+                push_node,
+                std::ptr::from_mut(out).cast(),
+            );
+            if written as usize != count {
+                return None;
+            }
+            nodes.set_len(count);
+        }
+        Some(nodes)
+    }
+}
+
 fn some(id: u32) -> Option<NodeId> {
     (id != NONE).then_some(id)
 }
@@ -561,6 +679,80 @@ mod tests {
             missing && extra,
             "the samples exercise missing and extra nodes"
         );
+    }
+
+    /// The kind, range, start point and named flag of collected nodes, to compare.
+    fn described(
+        nodes: &[tree_sitter::Node<'_>],
+    ) -> Vec<(u16, std::ops::Range<usize>, tree_sitter::Point, bool)> {
+        nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.kind_id(),
+                    n.byte_range(),
+                    n.start_position(),
+                    n.is_named(),
+                )
+            })
+            .collect()
+    }
+
+    /// The one-pass copy gives the cursor walk's tree and collects the same nodes, in every
+    /// grammar: aliased nodes (TypeScript's `type_identifier`, Python's and JSX's aliases),
+    /// fields reached through hidden nodes, extras, error recovery, multi-line positions.
+    #[test]
+    fn one_pass_copy_equals_the_cursor_walk() {
+        let samples = [
+            (
+                Lang::TypeScript,
+                "import { a as b } from 'm';\nexport class C<T> extends D implements E {\n  private x?: Map<string, T[]> = new Map();\n  @dec() m(this: C<T>, ...r: number[]): asserts r is number[] { return; }\n}\ntype U = { [k in keyof T]?: T[k] } | `t${string}`;\nlet y = <T,>(a: T) => a satisfies T; /* c */\n",
+            ),
+            (
+                Lang::Tsx,
+                "const A = () => <div className=\"a\" {...p}>{b}<B.c x={1} />text</div>;\nfunction F<T,>() { return <></>; }\n",
+            ),
+            (
+                Lang::JavaScript,
+                "label: for (const [k, {v = 1}] of o) { if (k) continue label; }\nclass A { #p = 1; static { this.#p; } get g() { return `a${1}b`; } }\nconst r = /a[/]b/gu; x ??= y?.z?.(1);\n",
+            ),
+            (
+                Lang::Python,
+                "@d\nasync def f(a: int, /, *b, c=1, **d) -> None:\n    \"\"\"doc\"\"\"\n    match a:\n        case [1, *rest] if rest: pass\n        case {\"k\": v}: pass\n    print(f\"{a!r:>{b}}\")  # c\n    return [y async for y in b if y]\nx: list[int] = lambda q: (yield q)\n",
+            ),
+            (
+                Lang::Java,
+                "package p;\nimport static a.B.*;\n@A(x = 1) public record R<T extends Comparable<T>>(int a, T... b) implements I {\n  R { assert a > 0 : \"m\"; }\n  int f(int[] x) { return switch (x[0]) { case 1 -> 2; default -> { yield 3; } }; }\n}\n",
+            ),
+            (Lang::Python, "def f(:\n  x = = 1\n  )]\nclass\n"),
+            (Lang::TypeScript, "let x: = ; function (a { return <T>(b; }"),
+            (Lang::Java, "class { void ( } int x = ;"),
+            (Lang::JavaScript, ""),
+        ];
+        for (lang, src) in samples {
+            let Ok(ts) = parse_ts(lang, src, None) else {
+                panic!("parse")
+            };
+            let wanted = vec![true; lang.ts_language().node_kind_count()];
+            let (mut fast, mut reference) = (Vec::new(), Vec::new());
+            let copied = SyntaxTree::from_ts_collecting(lang, src, &ts, &wanted, &mut fast);
+            let walked = SyntaxTree::from_ts_by_cursor(lang, src, &ts, &wanted, &mut reference);
+            assert!(copied == walked, "{lang:?}: {src}");
+            assert_eq!(copied.len(), walked.len());
+            assert_eq!(described(&fast), described(&reference), "{lang:?}: {src}");
+            assert_eq!(fast, reference, "{lang:?}: the same tree-sitter nodes");
+            // Only the marked kinds are collected.
+            let mut marked = vec![false; wanted.len()];
+            let identifier = lang.ts_language().id_for_node_kind("identifier", true);
+            marked[identifier as usize] = true;
+            let mut some = Vec::new();
+            SyntaxTree::from_ts_collecting(lang, src, &ts, &marked, &mut some);
+            assert!(some.iter().all(|n| n.kind_id() == identifier));
+            assert_eq!(
+                some.len(),
+                fast.iter().filter(|n| n.kind_id() == identifier).count()
+            );
+        }
     }
 
     /// Every grammar's field ids fit below the flag bits.

@@ -23,6 +23,7 @@ use volatile_engine::loader::parse_rule_text;
 use volatile_engine::pattern::Pattern;
 use volatile_engine::playbook::{Playbook, inline_playbook, load_playbook_dir};
 use volatile_engine::spec::{InlinePlaybookSpec, Strictness};
+use volatile_engine::tree::{SyntaxTree, parse_ts};
 use volatile_grammars::Lang;
 
 fn config() -> ProptestConfig {
@@ -419,6 +420,28 @@ proptest! {
             prop_assert!(code.is_char_boundary(r.start) && code.is_char_boundary(r.end));
             prop_assert!(f.range.start.line >= 1 && f.range.start.line <= f.range.end.line);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Mutated sources in every grammar: the one-pass copy of the tree-sitter tree is the
+    /// cursor walk's tree, and collects the same nodes at the same positions.
+    #[test]
+    fn the_one_pass_copy_equals_the_cursor_walk((lang, code) in source()) {
+        let tree = parse_ts(lang, &code, None);
+        prop_assert!(tree.is_ok());
+        let Ok(tree) = tree else { return Ok(()) };
+        let wanted = vec![true; lang.ts_language().node_kind_count()];
+        let (mut fast, mut reference) = (Vec::new(), Vec::new());
+        let copied = SyntaxTree::from_ts_collecting(lang, &code, &tree, &wanted, &mut fast);
+        let walked = SyntaxTree::from_ts_by_cursor(lang, &code, &tree, &wanted, &mut reference);
+        prop_assert!(copied == walked);
+        let described = |nodes: &[tree_sitter::Node<'_>]| -> Vec<_> {
+            nodes.iter().map(|n| (n.id(), n.kind_id(), n.byte_range(), n.start_position())).collect()
+        };
+        prop_assert_eq!(described(&fast), described(&reference));
     }
 }
 

@@ -1,0 +1,257 @@
+// Flattens a tree-sitter tree into Volatile's pre-order node array in one pass over
+// tree-sitter's own subtrees (see `engine/src/tree.rs` for why the engine keeps a flat copy).
+//
+// A `TSTreeCursor` gives the same nodes, but asks for each of them what this walk already
+// knows: every step re-derives the parent's alias sequence, a field id is a search up the
+// cursor's stack, and stepping past a last child climbs and re-descends. On a Python corpus
+// the cursor walk cost a quarter of the parse itself; this walk costs a few percent.
+//
+// It is compiled against the headers of the very tree-sitter sources the `tree-sitter`
+// crate builds (its `src/` beside the `include/` it exports), so the subtree layout cannot
+// differ from the one linked. What must agree with the cursor is the meaning, reproduced
+// from `tree_cursor.c`:
+//   - a child is visible when its subtree is, or when it is not an extra and the parent's
+//     production aliases it; a hidden child's children are its nearest visible ancestor's;
+//   - an aliased node takes the alias as its kind and the alias's `named` flag;
+//   - a node's field is the first non-inherited field-map entry found going up from it
+//     through its hidden ancestors to its visible parent, and an extra ends the search;
+//   - positions advance by each child's size and the next child's padding.
+// `tree.rs`'s tests compare this walk with the cursor on every grammar, error recovery
+// included, and on generated inputs.
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "tree_sitter/api.h"
+#include "./alloc.h"
+#include "./language.h"
+#include "./subtree.h"
+#include "./tree.h"
+
+#define VOLATILE_NONE UINT32_MAX
+#define VOLATILE_NAMED ((uint16_t)1 << 15)
+#define VOLATILE_MISSING ((uint16_t)1 << 14)
+#define VOLATILE_EXTRA ((uint16_t)1 << 13)
+#define VOLATILE_FIELD_MASK ((uint16_t)(VOLATILE_EXTRA - 1))
+
+// One node of the flat tree; the same layout as `NodeData` in `tree.rs`.
+typedef struct {
+  uint32_t start;
+  uint32_t end;
+  uint32_t parent;
+  uint32_t prev_sibling;
+  uint32_t subtree_end;
+  uint16_t kind;
+  uint16_t field_flags;
+} VolatileNode;
+
+_Static_assert(sizeof(VolatileNode) == 24, "VolatileNode must match NodeData");
+
+// Called with each node whose kind is marked in `wanted`, in pre-order.
+typedef void (*VolatileCollect)(void *context, TSNode node);
+
+// The children of one subtree being walked: visible or hidden (then its visible children
+// are those of `visible_id`).
+typedef struct {
+  const Subtree *children;
+  uint32_t child_count;
+  uint32_t child_index;
+  uint32_t structural_child_index;
+  const TSSymbol *alias_sequence;
+  const TSFieldMapEntry *fields;
+  const TSFieldMapEntry *fields_end;
+  // Where the child at `child_index` starts (after its padding).
+  Length position;
+  // The field a visible descendant takes when no nearer field-map entry names it: the
+  // field this hidden subtree itself has (or inherits); 0 for a visible subtree.
+  TSFieldId outer_field;
+  // Whether the subtree is a visible node: it closes when its frame ends.
+  bool visible;
+} Frame;
+
+// An open visible node: its id and its last visible child so far.
+typedef struct {
+  uint32_t id;
+  uint32_t last_child;
+} Open;
+
+typedef struct {
+  Frame *frames;
+  uint32_t frame_count;
+  uint32_t frame_capacity;
+  Open *open;
+  uint32_t open_count;
+  uint32_t open_capacity;
+} Stacks;
+
+static bool grow(void **items, uint32_t *capacity, size_t item_size) {
+  uint32_t wanted = *capacity ? *capacity * 2 : 64;
+  void *grown = ts_realloc(*items, (size_t)wanted * item_size);
+  if (!grown) return false;
+  *items = grown;
+  *capacity = wanted;
+  return true;
+}
+
+static bool push_frame(
+  Stacks *stacks,
+  const TSLanguage *language,
+  Subtree subtree,
+  Length position,
+  TSFieldId outer_field,
+  bool visible
+) {
+  if (stacks->frame_count == stacks->frame_capacity &&
+      !grow((void **)&stacks->frames, &stacks->frame_capacity, sizeof(Frame))) {
+    return false;
+  }
+  uint16_t production_id = subtree.ptr->production_id;
+  Frame *frame = &stacks->frames[stacks->frame_count++];
+  frame->children = ts_subtree_children(subtree);
+  frame->child_count = subtree.ptr->child_count;
+  frame->child_index = 0;
+  frame->structural_child_index = 0;
+  frame->alias_sequence = ts_language_alias_sequence(language, production_id);
+  ts_language_field_map(language, production_id, &frame->fields, &frame->fields_end);
+  frame->position = position;
+  frame->outer_field = outer_field;
+  frame->visible = visible;
+  return true;
+}
+
+static bool push_open(Stacks *stacks, uint32_t id) {
+  if (stacks->open_count == stacks->open_capacity &&
+      !grow((void **)&stacks->open, &stacks->open_capacity, sizeof(Open))) {
+    return false;
+  }
+  stacks->open[stacks->open_count++] = (Open){.id = id, .last_child = VOLATILE_NONE};
+  return true;
+}
+
+static TSNode node_at(const TSTree *tree, const Subtree *slot, Length position, TSSymbol alias) {
+  return (TSNode){
+    .context = {position.bytes, position.extent.row, position.extent.column, alias},
+    .id = slot,
+    .tree = tree,
+  };
+}
+
+// Writes the visible nodes of `tree` in pre-order to `out`, which has room for
+// `capacity` nodes (the root's descendant count). Returns the number written, or 0 when
+// the room or memory ran out.
+uint32_t volatile_flatten(
+  const TSTree *tree,
+  VolatileNode *out,
+  uint32_t capacity,
+  const uint8_t *wanted,
+  uint32_t wanted_len,
+  VolatileCollect collect,
+  void *collect_context
+) {
+  const TSLanguage *language = tree->language;
+  const Subtree *root = &tree->root;
+  if (capacity == 0) return 0;
+
+  Length root_position = ts_subtree_padding(*root);
+  TSSymbol root_kind = ts_language_public_symbol(language, ts_subtree_symbol(*root));
+  uint16_t root_flags = 0;
+  if (ts_subtree_named(*root)) root_flags |= VOLATILE_NAMED;
+  if (ts_subtree_extra(*root)) root_flags |= VOLATILE_EXTRA;
+  if (ts_subtree_missing(*root)) root_flags |= VOLATILE_MISSING;
+  out[0] = (VolatileNode){
+    .start = root_position.bytes,
+    .end = root_position.bytes + ts_subtree_size(*root).bytes,
+    .parent = VOLATILE_NONE,
+    .prev_sibling = VOLATILE_NONE,
+    .subtree_end = 1,
+    .kind = root_kind,
+    .field_flags = root_flags,
+  };
+  if (root_kind < wanted_len && wanted[root_kind]) {
+    collect(collect_context, node_at(tree, root, root_position, 0));
+  }
+  uint32_t count = 1;
+  if (ts_subtree_child_count(*root) == 0) return count;
+
+  Stacks stacks = {0};
+  bool ok = push_frame(&stacks, language, *root, root_position, 0, true) && push_open(&stacks, 0);
+  while (ok && stacks.frame_count > 0) {
+    Frame *frame = &stacks.frames[stacks.frame_count - 1];
+    if (frame->child_index == frame->child_count) {
+      if (frame->visible) {
+        Open *closed = &stacks.open[--stacks.open_count];
+        out[closed->id].subtree_end = count;
+      }
+      stacks.frame_count--;
+      continue;
+    }
+
+    const Subtree *slot = &frame->children[frame->child_index];
+    Subtree child = *slot;
+    Length position = frame->position;
+    bool extra = ts_subtree_extra(child);
+    TSSymbol alias = 0;
+    TSFieldId field = 0;
+    if (!extra) {
+      uint32_t structural = frame->structural_child_index++;
+      if (frame->alias_sequence) alias = frame->alias_sequence[structural];
+      for (const TSFieldMapEntry *entry = frame->fields; entry < frame->fields_end; entry++) {
+        if (!entry->inherited && entry->child_index == structural) {
+          field = entry->field_id;
+          break;
+        }
+      }
+      if (!field) field = frame->outer_field;
+    }
+
+    frame->child_index++;
+    frame->position = length_add(position, ts_subtree_size(child));
+    if (frame->child_index < frame->child_count) {
+      frame->position = length_add(
+        frame->position,
+        ts_subtree_padding(frame->children[frame->child_index])
+      );
+    }
+
+    uint32_t child_count = ts_subtree_child_count(child);
+    if (ts_subtree_visible(child) || alias) {
+      if (count == capacity) {
+        ok = false;
+        break;
+      }
+      uint32_t id = count++;
+      Open *parent = &stacks.open[stacks.open_count - 1];
+      uint32_t prev = parent->last_child;
+      parent->last_child = id;
+      TSSymbol symbol = alias ? alias : ts_subtree_symbol(child);
+      TSSymbol kind = ts_language_public_symbol(language, symbol);
+      bool named = alias
+        ? ts_language_symbol_metadata(language, alias).named
+        : ts_subtree_named(child);
+      uint16_t flags = field & VOLATILE_FIELD_MASK;
+      if (named) flags |= VOLATILE_NAMED;
+      if (extra) flags |= VOLATILE_EXTRA;
+      if (ts_subtree_missing(child)) flags |= VOLATILE_MISSING;
+      out[id] = (VolatileNode){
+        .start = position.bytes,
+        .end = position.bytes + ts_subtree_size(child).bytes,
+        .parent = parent->id,
+        .prev_sibling = prev,
+        .subtree_end = id + 1,
+        .kind = kind,
+        .field_flags = flags,
+      };
+      if (kind < wanted_len && wanted[kind]) {
+        collect(collect_context, node_at(tree, slot, position, alias));
+      }
+      if (child_count > 0) {
+        ok = push_frame(&stacks, language, child, position, 0, true) && push_open(&stacks, id);
+      }
+    } else if (child_count > 0 && child.ptr->visible_child_count > 0) {
+      ok = push_frame(&stacks, language, child, position, extra ? 0 : field, false);
+    }
+  }
+  ts_free(stacks.frames);
+  ts_free(stacks.open);
+  return ok ? count : 0;
+}
