@@ -95,7 +95,7 @@ impl ByteRange {
 }
 
 /// A replacement proposed by a rule's `fix`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Fix {
     /// The text that replaces `byte_range`.
     pub text: String,
@@ -103,8 +103,9 @@ pub struct Fix {
     pub byte_range: ByteRange,
 }
 
-/// One place where one rule matched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// One place where one rule matched. Ordered field by field, a total order that only
+/// breaks the ties of [`Finding::sort_key`], the order findings are reported in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     /// The rule's id, unique within its playbook.
     pub rule_id: String,

@@ -35,8 +35,11 @@ impl Report {
     /// Puts findings in report order and errors in path order, so that output does not
     /// depend on the order threads finished in.
     pub fn sort(&mut self) {
+        // In place: a stable sort would allocate a scratch copy of every finding at the
+        // scan's end. Ties of the report order are broken by every other field, so the
+        // order is total and the output the same whatever order the threads finished in.
         self.findings
-            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+            .sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()).then_with(|| a.cmp(b)));
         self.errors
             .sort_by(|a, b| (&a.path, a.code.as_str()).cmp(&(&b.path, b.code.as_str())));
     }

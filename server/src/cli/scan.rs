@@ -46,6 +46,44 @@ struct FileOutcome {
     revision_text: Option<String>,
 }
 
+/// What a thread gathered from the files it scanned; the threads' are merged at the end,
+/// so that no per-file outcome outlives its file.
+#[derive(Default)]
+struct Gathered {
+    findings: Vec<Finding>,
+    errors: Vec<FileError>,
+    fixes: usize,
+    revision_texts: HashMap<String, String>,
+    stats: ScanStats,
+}
+
+impl Gathered {
+    fn add(&mut self, lang: Lang, outcome: FileOutcome) {
+        self.stats.add(
+            lang,
+            outcome.bytes,
+            outcome.read,
+            outcome.error.is_some(),
+            outcome.analysis.as_ref(),
+        );
+        self.fixes += outcome.fixes_applied;
+        if let (Some(text), Some(first)) = (outcome.revision_text, outcome.findings.first()) {
+            self.revision_texts.insert(first.path.clone(), text);
+        }
+        self.findings.extend(outcome.findings);
+        self.errors.extend(outcome.error);
+    }
+
+    fn merge(mut self, other: Gathered) -> Gathered {
+        self.findings.extend(other.findings);
+        self.errors.extend(other.errors);
+        self.fixes += other.fixes;
+        self.revision_texts.extend(other.revision_texts);
+        self.stats.merge(other.stats);
+        self
+    }
+}
+
 /// What a scan produced, locally or remotely.
 struct Scanned {
     report: Report,
@@ -245,41 +283,34 @@ fn scan_local(
             })
             .collect()
     });
-    let outcomes = schedule::run(&pool, sized, |target| {
+    let gathered = schedule::fold(&pool, sized, Gathered::default, |gathered, target| {
         let lang = target.lang;
-        let outcome = scan_file(&set, target, args.fix, keep_text, &options);
+        gathered.add(lang, scan_file(&set, target, args.fix, keep_text, &options));
         progress.inc(1);
-        (lang, outcome)
-    });
+    })
+    .into_iter()
+    .reduce(Gathered::merge)
+    .unwrap_or_default();
     progress.finish_and_clear();
 
-    let mut report = Report::default();
-    let mut fixes = 0;
-    let mut revision_texts = HashMap::new();
-    let mut stats = Stats {
-        files: outcomes.len() as u64,
-        ..Stats::default()
+    let Gathered {
+        findings,
+        errors,
+        fixes,
+        revision_texts,
+        stats: scan_stats,
+    } = gathered;
+    let report = Report {
+        findings,
+        errors,
+        stats: Stats {
+            files: scan_stats.files(),
+            bytes: scan_stats.bytes(),
+            parse_ms: scan_stats.parse().as_millis() as u64,
+            match_ms: scan_stats.matching().as_millis() as u64,
+            ..Stats::default()
+        },
     };
-    let mut scan_stats = ScanStats::default();
-    for (lang, outcome) in outcomes {
-        stats.bytes += outcome.bytes;
-        scan_stats.add(
-            lang,
-            outcome.bytes,
-            outcome.read,
-            outcome.error.is_some(),
-            outcome.analysis.as_ref(),
-        );
-        fixes += outcome.fixes_applied;
-        if let (Some(text), Some(first)) = (outcome.revision_text, outcome.findings.first()) {
-            revision_texts.insert(first.path.clone(), text);
-        }
-        report.findings.extend(outcome.findings);
-        report.errors.extend(outcome.error);
-    }
-    stats.parse_ms = scan_stats.parse().as_millis() as u64;
-    stats.match_ms = scan_stats.matching().as_millis() as u64;
-    report.stats = stats;
     if args.stats {
         eprint!(
             "{}",

@@ -59,6 +59,33 @@ impl ScanStats {
         }
     }
 
+    /// Adds the counts and times of another part of the same scan.
+    pub(super) fn merge(&mut self, other: ScanStats) {
+        self.files += other.files;
+        self.bytes += other.bytes;
+        self.parsed += other.parsed;
+        self.not_parsed += other.not_parsed;
+        self.errors += other.errors;
+        self.read += other.read;
+        self.parse += other.parse;
+        self.matching += other.matching;
+        self.rules_run += other.rules_run;
+        self.rules_prefiltered += other.rules_prefiltered;
+        for (rule, time) in other.rule_times {
+            *self.rule_times.entry(rule).or_default() += time;
+        }
+    }
+
+    /// Files counted.
+    pub(super) fn files(&self) -> u64 {
+        self.files
+    }
+
+    /// Bytes of source counted.
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// Parse time summed over files.
     pub(super) fn parse(&self) -> Duration {
         self.parse
