@@ -15,6 +15,7 @@ static ALLOCATOR: volatile_server::scrub::ScrubbingAllocator =
 fn main() -> ExitCode {
     #[cfg(not(feature = "plain-alloc"))]
     volatile_grammars::alloc::route_tree_sitter_to_global_allocator();
+    volatile_server::scrub::return_freed_memory_promptly();
     volatile_server::harden::withhold_panic_messages();
     let cli = Cli::parse();
     run(cli)
