@@ -80,8 +80,12 @@ fn scan_memory(pid: u32, needles: &[&str]) -> Vec<(String, String)> {
         if mem.seek(SeekFrom::Start(start)).is_err() {
             panic!("cannot seek to {range} ({name})");
         }
-        if let Err(e) = mem.read_exact(&mut buf) {
-            panic!("cannot read mapping {range} {perms} {name}: {e}");
+        if mem.read_exact(&mut buf).is_err() {
+            // The server goes on serving while it is scanned, so a mapping can be unmapped
+            // or shrunk between reading the map and reading the memory (a large block
+            // freed, a heap trimmed): read page by page, leaving out only the pages that
+            // are no longer readable.
+            read_pages(&mut mem, pid, start, &mut buf);
         }
         scanned += buf.len();
         for needle in needles {
@@ -92,6 +96,43 @@ fn scan_memory(pid: u32, needles: &[&str]) -> Vec<(String, String)> {
     }
     assert!(scanned > 1 << 20, "scanned only {scanned} bytes");
     found
+}
+
+/// Whether `address` lies in a readable mapping of process `pid` now.
+fn readable_now(pid: u32, address: u64) -> bool {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    maps.lines().any(|line| {
+        let mut parts = line.split_whitespace();
+        let (Some(range), Some(perms)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        let Some((a, b)) = range.split_once('-') else {
+            return false;
+        };
+        let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
+            return false;
+        };
+        perms.starts_with('r') && a <= address && address < b
+    })
+}
+
+/// Reads the mapping at `start` into `buf` a page at a time; a page that cannot be read
+/// must have stopped being a readable mapping since (it is left out), else the scan fails.
+fn read_pages(mem: &mut std::fs::File, pid: u32, start: u64, buf: &mut [u8]) {
+    const PAGE: usize = 4096;
+    for (i, page) in buf.chunks_mut(PAGE).enumerate() {
+        let address = start + (i * PAGE) as u64;
+        let read = |mem: &mut std::fs::File, page: &mut [u8]| {
+            mem.seek(SeekFrom::Start(address))
+                .and_then(|_| mem.read_exact(page))
+        };
+        if read(mem, page).is_ok() || !readable_now(pid, address) {
+            continue;
+        }
+        if let Err(e) = read(mem, page) {
+            panic!("cannot read page {address:x}, still mapped readable: {e}");
+        }
+    }
 }
 
 fn client(cert: &Path) -> reqwest::blocking::Client {
