@@ -18,6 +18,13 @@
 //   - positions advance by each child's size and the next child's padding.
 // `tree.rs`'s tests compare this walk with the cursor on every grammar, error recovery
 // included, and on generated inputs.
+//
+// `volatile_flatten_consuming` also frees the tree as it goes: each subtree that only the
+// tree references is freed once its children are copied, so a large file's tree-sitter
+// tree (about 100 bytes a node) shrinks while its flat copy (24 bytes a node) grows,
+// instead of both being whole at once. What it frees is what `ts_subtree_release` would
+// free, in the same way (reference counts included); it leaves the tree with an empty
+// root, so that deleting it afterwards frees only the `TSTree` itself.
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,6 +74,11 @@ typedef struct {
   TSFieldId outer_field;
   // Whether the subtree is a visible node: it closes when its frame ends.
   bool visible;
+  // Whether the walk frees the subtree when its frame ends: consuming, and only the tree
+  // references it (and each of its ancestors).
+  bool owned;
+  // Its block: the children array, followed by the subtree's own data.
+  Subtree *block;
 } Frame;
 
 // An open visible node: its id and its last visible child so far.
@@ -99,7 +111,8 @@ static bool push_frame(
   Subtree subtree,
   Length position,
   TSFieldId outer_field,
-  bool visible
+  bool visible,
+  bool owned
 ) {
   if (stacks->frame_count == stacks->frame_capacity &&
       !grow((void **)&stacks->frames, &stacks->frame_capacity, sizeof(Frame))) {
@@ -116,6 +129,8 @@ static bool push_frame(
   frame->position = position;
   frame->outer_field = outer_field;
   frame->visible = visible;
+  frame->owned = owned;
+  frame->block = ts_subtree_children(subtree);
   return true;
 }
 
@@ -136,17 +151,70 @@ static TSNode node_at(const TSTree *tree, const Subtree *slot, Length position, 
   };
 }
 
-// Writes the visible nodes of `tree` in pre-order to `out`, which has room for
-// `capacity` nodes (the root's descendant count). Returns the number written, or 0 when
-// the room or memory ran out.
-uint32_t volatile_flatten(
-  const TSTree *tree,
+// What a consuming walk frees with, and how it hands memory back.
+typedef struct {
+  SubtreePool pool;
+  // Bytes freed since memory was last handed back.
+  size_t freed;
+  void (*release_memory)(void);
+} Consumer;
+
+// Hand freed memory back to the system every so many bytes freed.
+#define VOLATILE_RELEASE_EVERY ((size_t)16 << 20)
+
+static void freed(Consumer *consumer, size_t bytes) {
+  consumer->freed += bytes;
+  if (consumer->freed >= VOLATILE_RELEASE_EVERY) {
+    consumer->freed = 0;
+    if (consumer->release_memory) consumer->release_memory();
+  }
+}
+
+// Drops the reference an owned parent held on `child`, which the walk does not free
+// itself: freed with everything only it holds when that was the last reference.
+static void release(Consumer *consumer, Subtree child) {
+  if (child.data.is_inline) return;
+  ts_subtree_release(&consumer->pool, child);
+}
+
+// Frees a leaf that only an owned parent referenced (`ts_subtree_release`'s leaf case).
+static void free_leaf(Consumer *consumer, Subtree leaf) {
+  MutableSubtree mutable_leaf = ts_subtree_to_mut_unsafe(leaf);
+  if (mutable_leaf.ptr->has_external_tokens) {
+    ts_external_scanner_state_delete(&mutable_leaf.ptr->external_scanner_state);
+  }
+  ts_free(mutable_leaf.ptr);
+  freed(consumer, sizeof(SubtreeHeapData));
+}
+
+// Ends the top frame: closes its node when visible, frees its block when owned.
+static void pop_frame(
+  Stacks *stacks,
+  Consumer *consumer,
+  VolatileNode *out,
+  uint32_t capacity,
+  uint32_t count
+) {
+  Frame *frame = &stacks->frames[--stacks->frame_count];
+  if (frame->visible) {
+    Open *closed = &stacks->open[--stacks->open_count];
+    if (closed->id < capacity) out[closed->id].subtree_end = count;
+  }
+  if (frame->owned) {
+    ts_free(frame->block);
+    freed(consumer, frame->child_count * sizeof(Subtree) + sizeof(SubtreeHeapData));
+  }
+}
+
+static uint32_t flatten(
+  TSTree *tree,
   VolatileNode *out,
   uint32_t capacity,
   const uint8_t *wanted,
   uint32_t wanted_len,
   VolatileCollect collect,
-  void *collect_context
+  void *collect_context,
+  Consumer *consumer
 ) {
   const TSLanguage *language = tree->language;
   const Subtree *root = &tree->root;
@@ -171,18 +239,23 @@ uint32_t volatile_flatten(
     collect(collect_context, node_at(tree, root, root_position, 0));
   }
   uint32_t count = 1;
-  if (ts_subtree_child_count(*root) == 0) return count;
+  if (ts_subtree_child_count(*root) == 0) {
+    if (consumer) release(consumer, *root);
+    return count;
+  }
 
   Stacks stacks = {0};
-  bool ok = push_frame(&stacks, language, *root, root_position, 0, true) && push_open(&stacks, 0);
+  bool root_owned = consumer && root->ptr->ref_count == 1;
+  if (consumer && !root_owned) release(consumer, *root);
+  bool ok = push_frame(&stacks, language, *root, root_position, 0, true, root_owned) &&
+    push_open(&stacks, 0);
+  // Set when the tree has more nodes than `capacity`: the walk goes on (a consuming one
+  // must free the rest) but writes no more.
+  bool overflow = false;
   while (ok && stacks.frame_count > 0) {
     Frame *frame = &stacks.frames[stacks.frame_count - 1];
     if (frame->child_index == frame->child_count) {
-      if (frame->visible) {
-        Open *closed = &stacks.open[--stacks.open_count];
-        out[closed->id].subtree_end = count;
-      }
-      stacks.frame_count--;
+      pop_frame(&stacks, consumer, out, capacity, count);
       continue;
     }
 
@@ -213,45 +286,115 @@ uint32_t volatile_flatten(
       );
     }
 
+    // Whether this walk frees `child` (or drops the reference its parent held).
+    bool parent_owned = frame->owned;
+    bool owned = parent_owned && !child.data.is_inline && child.ptr->ref_count == 1;
     uint32_t child_count = ts_subtree_child_count(child);
-    if (ts_subtree_visible(child) || alias) {
-      if (count == capacity) {
-        ok = false;
-        break;
-      }
+    bool visible = ts_subtree_visible(child) || alias;
+    if (visible) {
       uint32_t id = count++;
       Open *parent = &stacks.open[stacks.open_count - 1];
       uint32_t prev = parent->last_child;
       parent->last_child = id;
-      TSSymbol symbol = alias ? alias : ts_subtree_symbol(child);
-      TSSymbol kind = ts_language_public_symbol(language, symbol);
-      bool named = alias
-        ? ts_language_symbol_metadata(language, alias).named
-        : ts_subtree_named(child);
-      uint16_t flags = field & VOLATILE_FIELD_MASK;
-      if (named) flags |= VOLATILE_NAMED;
-      if (extra) flags |= VOLATILE_EXTRA;
-      if (ts_subtree_missing(child)) flags |= VOLATILE_MISSING;
-      out[id] = (VolatileNode){
-        .start = position.bytes,
-        .end = position.bytes + ts_subtree_size(child).bytes,
-        .parent = parent->id,
-        .prev_sibling = prev,
-        .subtree_end = id + 1,
-        .kind = kind,
-        .field_flags = flags,
-      };
-      if (kind < wanted_len && wanted[kind]) {
-        collect(collect_context, node_at(tree, slot, position, alias));
+      if (id < capacity) {
+        TSSymbol symbol = alias ? alias : ts_subtree_symbol(child);
+        TSSymbol kind = ts_language_public_symbol(language, symbol);
+        bool named = alias
+          ? ts_language_symbol_metadata(language, alias).named
+          : ts_subtree_named(child);
+        uint16_t flags = field & VOLATILE_FIELD_MASK;
+        if (named) flags |= VOLATILE_NAMED;
+        if (extra) flags |= VOLATILE_EXTRA;
+        if (ts_subtree_missing(child)) flags |= VOLATILE_MISSING;
+        out[id] = (VolatileNode){
+          .start = position.bytes,
+          .end = position.bytes + ts_subtree_size(child).bytes,
+          .parent = parent->id,
+          .prev_sibling = prev,
+          .subtree_end = id + 1,
+          .kind = kind,
+          .field_flags = flags,
+        };
+        if (kind < wanted_len && wanted[kind]) {
+          collect(collect_context, node_at(tree, slot, position, alias));
+        }
+      } else {
+        overflow = true;
       }
-      if (child_count > 0) {
-        ok = push_frame(&stacks, language, child, position, 0, true) && push_open(&stacks, id);
+    }
+    bool descend = child_count > 0 && (visible || child.ptr->visible_child_count > 0);
+    if (descend) {
+      if (parent_owned && !owned) release(consumer, child);
+      TSFieldId outer_field = visible || extra ? 0 : field;
+      ok = push_frame(&stacks, language, child, position, outer_field, visible, owned);
+      if (!ok && owned) release(consumer, child);
+      if (ok && visible) ok = push_open(&stacks, count - 1);
+    } else if (owned && child_count == 0) {
+      free_leaf(consumer, child);
+    } else if (parent_owned) {
+      release(consumer, child);
+    }
+  }
+
+  if (!ok && consumer) {
+    // Out of memory for the walk's own stacks: free what the unfinished frames still
+    // hold, as deleting the tree would have.
+    while (stacks.frame_count > 0) {
+      Frame *frame = &stacks.frames[stacks.frame_count - 1];
+      if (frame->owned) {
+        for (uint32_t i = frame->child_index; i < frame->child_count; i++) {
+          release(consumer, frame->children[i]);
+        }
+        frame->child_index = frame->child_count;
       }
-    } else if (child_count > 0 && child.ptr->visible_child_count > 0) {
-      ok = push_frame(&stacks, language, child, position, extra ? 0 : field, false);
+      stacks.frame_count--;
+      if (frame->owned) {
+        ts_free(frame->block);
+      }
     }
   }
   ts_free(stacks.frames);
   ts_free(stacks.open);
-  return ok ? count : 0;
+  return ok && !overflow ? count : 0;
+}
+
+// Writes the visible nodes of `tree` in pre-order to `out`, which has room for
+// `capacity` nodes (the root's descendant count), and hands `collect` the nodes whose kind
+// is marked in `wanted`. Returns the number of nodes, or 0 when the room or memory ran out.
+uint32_t volatile_flatten(
+  const TSTree *tree,
+  VolatileNode *out,
+  uint32_t capacity,
+  const uint8_t *wanted,
+  uint32_t wanted_len,
+  VolatileCollect collect,
+  void *collect_context
+) {
+  return flatten(
+    (TSTree *)tree, out, capacity, wanted, wanted_len, collect, collect_context, NULL
+  );
+}
+
+// `volatile_flatten` that frees the tree's subtrees as it copies them, calling
+// `release_memory` (when not NULL) every so many bytes freed so that the C allocator can
+// hand them back to the system. Afterwards the tree has an empty root: only deleting it
+// remains. Returns the number of nodes, or 0 when the room or memory ran out (the tree is
+// freed all the same).
+uint32_t volatile_flatten_consuming(
+  TSTree *tree,
+  VolatileNode *out,
+  uint32_t capacity,
+  void (*release_memory)(void)
+) {
+  Consumer consumer = {
+    .pool = ts_subtree_pool_new(0),
+    .freed = 0,
+    .release_memory = release_memory,
+  };
+  uint32_t count = flatten(tree, out, capacity, NULL, 0, NULL, NULL, &consumer);
+  ts_subtree_pool_delete(&consumer.pool);
+  Subtree empty = {0};
+  empty.data.is_inline = true;
+  tree->root = empty;
+  return count;
 }

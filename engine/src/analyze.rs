@@ -588,14 +588,30 @@ fn match_tree(
         .time_rules
         .then(|| vec![Duration::ZERO; rules.rules.len()]);
     let run_queries = rules.queries.iter().any(|&i| applies[i as usize]);
+    // tree-sitter's tree is kept when raw queries run on it after the copy, or is the
+    // caller's; otherwise nothing needs it after the copy, which frees it as it goes.
+    let (kept, to_consume) = match ts_tree {
+        TsTree::Owned(owned) if !run_queries => (None, Some(owned)),
+        ts_tree => (Some(ts_tree), None),
+    };
     let mut query_roots = Vec::new();
-    let tree = SyntaxTree::from_ts_collecting(
-        lang,
-        text,
-        &ts_tree,
-        if run_queries { &rules.query_roots } else { &[] },
-        &mut query_roots,
-    );
+    let tree = match (to_consume, &kept) {
+        (Some(owned), _) => {
+            let release = volatile_grammars::alloc::release_free_memory as extern "C" fn();
+            match SyntaxTree::from_ts_consuming(lang, text, owned, Some(release)) {
+                Some(tree) => tree,
+                None => return Ok(internal_error(path)),
+            }
+        }
+        (None, Some(ts_tree)) => SyntaxTree::from_ts_collecting(
+            lang,
+            text,
+            ts_tree,
+            if run_queries { &rules.query_roots } else { &[] },
+            &mut query_roots,
+        ),
+        (None, None) => return Ok(internal_error(path)),
+    };
     // Parsing includes the copy; raw queries count as matching.
     let parse_time = parse_start.elapsed();
     let query_start = Instant::now();
@@ -628,7 +644,10 @@ fn match_tree(
                             .collect();
                         q.run_at(&at, text)
                     }
-                    None => q.run(&ts_tree, text),
+                    None => match &kept {
+                        Some(ts_tree) => q.run(ts_tree, text),
+                        None => Vec::new(),
+                    },
                 };
                 if let (Some(times), Some(start)) = (times.as_mut(), start) {
                     times[i as usize] += start.elapsed();
@@ -639,7 +658,7 @@ fn match_tree(
         })
         .collect();
     drop(query_roots);
-    drop(ts_tree);
+    drop(kept);
     let query_time = query_start.elapsed();
 
     let match_start = Instant::now();

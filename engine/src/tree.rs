@@ -182,6 +182,33 @@ impl<'s> SyntaxTree<'s> {
         }
     }
 
+    /// Flattens a tree-sitter tree of `source` that is no longer needed, freeing it as it
+    /// is copied: the memory of a large file's two trees is never whole at once.
+    /// `release_memory` is called every so many bytes freed, to hand them back to the
+    /// system. `None` when the copy disagreed with tree-sitter's node count (a bug: the
+    /// caller parses again and copies with [`SyntaxTree::from_ts_by_cursor`]).
+    pub fn from_ts_consuming(
+        lang: Lang,
+        source: &'s str,
+        tree: tree_sitter::Tree,
+        release_memory: Option<extern "C" fn()>,
+    ) -> Option<SyntaxTree<'s>> {
+        let has_error = tree.root_node().has_error();
+        let nodes = flatten::nodes_consuming(tree, release_memory);
+        debug_assert!(
+            nodes.is_some(),
+            "the one-pass copy disagreed with tree-sitter's count"
+        );
+        Some(SyntaxTree {
+            source,
+            lang,
+            info: LangInfo::of(lang),
+            has_error,
+            nodes: nodes?,
+            line_starts: OnceCell::new(),
+        })
+    }
+
     fn new(
         lang: Lang,
         source: &'s str,
@@ -488,6 +515,13 @@ mod flatten {
     type Collect = unsafe extern "C" fn(*mut c_void, TSNode);
 
     unsafe extern "C" {
+        fn volatile_flatten_consuming(
+            tree: *mut TSTree,
+            out: *mut NodeData,
+            capacity: u32,
+            release_memory: Option<extern "C" fn()>,
+        ) -> u32;
+
         fn volatile_flatten(
             tree: *const TSTree,
             out: *mut NodeData,
@@ -497,6 +531,34 @@ mod flatten {
             collect: Collect,
             collect_context: *mut c_void,
         ) -> u32;
+    }
+
+    /// The nodes of `tree` in pre-order, freeing the tree's subtrees as they are copied
+    /// (see `csrc/flatten.c`) and calling `release_memory` every so many bytes freed;
+    /// `None` when the copy did not give exactly tree-sitter's node count. The tree is
+    /// freed either way.
+    pub(super) fn nodes_consuming(
+        tree: tree_sitter::Tree,
+        release_memory: Option<extern "C" fn()>,
+    ) -> Option<Vec<NodeData>> {
+        let count = tree.root_node().descendant_count();
+        let capacity = u32::try_from(count).ok()?;
+        let mut nodes: Vec<NodeData> = Vec::with_capacity(count);
+        let raw = tree.into_raw();
+        // SAFETY: `raw` is the tree, owned here and used by nothing else (`into_raw`);
+        // `nodes` has room for `capacity` nodes of the layout the C side writes, the first
+        // `written` initialised when it returns. The copy leaves the tree with an empty
+        // root, which `Tree::from_raw`'s drop (`ts_tree_delete`) then frees with the tree.
+        unsafe {
+            let written =
+                volatile_flatten_consuming(raw, nodes.as_mut_ptr(), capacity, release_memory);
+            drop(tree_sitter::Tree::from_raw(raw));
+            if written as usize != count {
+                return None;
+            }
+            nodes.set_len(count);
+        }
+        Some(nodes)
     }
 
     /// Pushes a collected node onto the `Vec<tree_sitter::Node>` behind `context`.
@@ -739,6 +801,12 @@ mod tests {
             let walked = SyntaxTree::from_ts_by_cursor(lang, src, &ts, &wanted, &mut reference);
             assert!(copied == walked, "{lang:?}: {src}");
             assert_eq!(copied.len(), walked.len());
+            // The copy that frees the tree as it goes gives the same tree.
+            let Ok(owned) = parse_ts(lang, src, None) else {
+                panic!("parse")
+            };
+            let consumed = SyntaxTree::from_ts_consuming(lang, src, owned, None);
+            assert!(consumed.is_some_and(|c| c == walked), "{lang:?}: {src}");
             assert_eq!(described(&fast), described(&reference), "{lang:?}: {src}");
             assert_eq!(fast, reference, "{lang:?}: the same tree-sitter nodes");
             // Only the marked kinds are collected.

@@ -426,8 +426,9 @@ proptest! {
 proptest! {
     #![proptest_config(config())]
 
-    /// Mutated sources in every grammar: the one-pass copy of the tree-sitter tree is the
-    /// cursor walk's tree, and collects the same nodes at the same positions.
+    /// Mutated sources in every grammar: the one-pass copy of the tree-sitter tree, and the
+    /// one that frees the tree as it goes, give the cursor walk's tree; the first collects
+    /// the same nodes at the same positions.
     #[test]
     fn the_one_pass_copy_equals_the_cursor_walk((lang, code) in source()) {
         let tree = parse_ts(lang, &code, None);
@@ -438,6 +439,10 @@ proptest! {
         let copied = SyntaxTree::from_ts_collecting(lang, &code, &tree, &wanted, &mut fast);
         let walked = SyntaxTree::from_ts_by_cursor(lang, &code, &tree, &wanted, &mut reference);
         prop_assert!(copied == walked);
+        let consumed = parse_ts(lang, &code, None)
+            .ok()
+            .and_then(|owned| SyntaxTree::from_ts_consuming(lang, &code, owned, None));
+        prop_assert!(consumed.is_some_and(|c| c == walked), "the consuming copy");
         let described = |nodes: &[tree_sitter::Node<'_>]| -> Vec<_> {
             nodes.iter().map(|n| (n.id(), n.kind_id(), n.byte_range(), n.start_position())).collect()
         };
