@@ -36,6 +36,9 @@ const MIN_LITERAL_BYTES: usize = 2;
 const MAX_CLAUSE_LITERALS: usize = 64;
 /// Up to this many literals the automaton is a DFA (about 3.5 kB of it per literal).
 const MAX_DFA_LITERALS: usize = 4096;
+/// An `any` keeps the clauses of every way of taking one clause of each alternative up to
+/// this many ways (see [`any_clauses`]).
+const MAX_ANY_CLAUSES: usize = 8;
 /// Bound on util recursion while deriving requirements.
 const MAX_DEPTH: u32 = 64;
 
@@ -174,9 +177,7 @@ fn derive(rule: &Rule, utils: &[Rule], scope: Scope, depth: u32) -> Derived {
             out
         }
         Rule::Any(rules) => {
-            // One clause: the best clause of each alternative, joined. An alternative
-            // that requires nothing makes the whole `any` require nothing.
-            let mut clause: Vec<Box<str>> = Vec::new();
+            let mut alternatives = Vec::with_capacity(rules.len());
             let mut bound: Option<HashSet<Arc<str>>> = None;
             for r in rules {
                 let d = derive(r, utils, scope, depth + 1);
@@ -184,21 +185,10 @@ fn derive(rule: &Rule, utils: &[Rule], scope: Scope, depth: u32) -> Derived {
                     None => d.bound,
                     Some(b) => b.intersection(&d.bound).cloned().collect(),
                 });
-                match best_clause(d.clauses) {
-                    Some(c) => clause.extend(c),
-                    None => {
-                        clause.clear();
-                        break;
-                    }
-                }
+                alternatives.push(d.clauses);
             }
-            let clauses = if clause.is_empty() || rules.is_empty() {
-                Vec::new()
-            } else {
-                vec![simplify(clause)]
-            };
             Derived {
-                clauses,
+                clauses: any_clauses(alternatives),
                 bound: bound.unwrap_or_default(),
             }
         }
@@ -208,6 +198,56 @@ fn derive(rule: &Rule, utils: &[Rule], scope: Scope, depth: u32) -> Derived {
         },
         Rule::Kind(_) | Rule::NthChild(_) | Rule::Range(_) | Rule::Not(_) => Derived::default(),
     }
+}
+
+/// What a match of one of the alternatives requires, given what each requires (clauses
+/// in conjunction). `(a ∧ b) ∨ c` is `(a ∨ c) ∧ (b ∨ c)`: every way of taking one clause
+/// of each alternative gives a clause, as long as there are at most
+/// [`MAX_ANY_CLAUSES`] ways; beyond that, one clause of the best clause of each. Keeping
+/// every clause keeps each literal's say: `fetch($URL)` or `axios.create()` needs `fetch`
+/// or `axios`, and `fetch` or `create` (common), not only the latter. An alternative that
+/// requires nothing makes the whole require nothing; a joined clause that is too wide is
+/// left out, which only weakens the requirement.
+fn any_clauses(alternatives: Vec<Vec<Vec<Box<str>>>>) -> Vec<Vec<Box<str>>> {
+    let alternatives: Vec<Vec<Vec<Box<str>>>> = alternatives
+        .into_iter()
+        .map(|clauses| clauses.into_iter().filter(|c| usable(c)).collect())
+        .collect();
+    if alternatives.is_empty() || alternatives.iter().any(Vec::is_empty) {
+        return Vec::new();
+    }
+    let ways = alternatives
+        .iter()
+        .try_fold(1usize, |ways, clauses| ways.checked_mul(clauses.len()))
+        .filter(|&ways| ways <= MAX_ANY_CLAUSES);
+    let joined: Vec<Vec<Box<str>>> = match ways {
+        Some(_) => alternatives
+            .iter()
+            .fold(vec![Vec::new()], |joined, clauses| {
+                joined
+                    .iter()
+                    .flat_map(|partial| {
+                        clauses.iter().map(move |clause| {
+                            let mut next = partial.clone();
+                            next.extend(clause.iter().cloned());
+                            next
+                        })
+                    })
+                    .collect()
+            }),
+        None => {
+            let mut clause = Vec::new();
+            for clauses in alternatives {
+                clause.extend(best_clause(clauses).unwrap_or_default());
+            }
+            vec![clause]
+        }
+    };
+    joined
+        .into_iter()
+        .map(simplify)
+        .filter(|c| usable(c))
+        .collect()
 }
 
 /// Whether a clause is worth scanning for: not empty, not too wide, no literal too short.
@@ -572,6 +612,21 @@ mod tests {
             "id: a\nlanguage: javascript\nrule:\n  any:\n    - pattern: eval($A)\n    - kind: debugger_statement\n",
         );
         assert!(got.is_empty(), "{got:?}");
+    }
+
+    /// `fetch($U)` or `axios.create()`: `fetch` or `axios`, and `fetch` or `create`; not
+    /// only the second clause, whose `create` is in nearly every file.
+    #[test]
+    fn any_keeps_every_clause_of_its_alternatives() {
+        let got = req(
+            "id: a\nlanguage: javascript\nrule:\n  any:\n    - pattern: fetch($U)\n    - pattern: axios.create($$$A)\n",
+        );
+        assert_eq!(got, strings(&[&["axios", "fetch"], &["create", "fetch"]]));
+        // More ways than MAX_ANY_CLAUSES (3 x 3 x 3): the best clause of each, joined.
+        let got = req(
+            "id: a\nlanguage: javascript\nrule:\n  any:\n    - pattern: aa.bbbb.cc($$$A)\n    - pattern: dd.eeee.ff($$$A)\n    - pattern: gg.hhhh.ii($$$A)\n",
+        );
+        assert_eq!(got, strings(&[&["bbbb", "eeee", "hhhh"]]));
     }
 
     #[test]
