@@ -160,7 +160,7 @@ typedef struct {
 } Consumer;
 
 // Hand freed memory back to the system every so many bytes freed.
-#define VOLATILE_RELEASE_EVERY ((size_t)16 << 20)
+#define VOLATILE_RELEASE_EVERY ((size_t)4 << 20)
 
 static void freed(Consumer *consumer, size_t bytes) {
   consumer->freed += bytes;
