@@ -1,6 +1,8 @@
 //! Parse and match throughput per language, in bytes per second, measured separately:
-//! `parse` is tree-sitter plus the flat copy, `analyze` is the whole per-file analysis with
-//! the example playbooks (parse + match), so `analyze - parse` is the cost of matching.
+//! `tree-sitter` is tree-sitter's parse alone, `copy` the one-pass flat copy of its tree
+//! (`copy-cursor` the same copy by a `TreeCursor` walk, what it replaced), `parse` both,
+//! and `analyze` the whole per-file analysis with the example playbooks (parse + match),
+//! so `analyze - parse` is the cost of matching.
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
@@ -8,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use volatile_benches::{example_rule_set, sample_source};
 use volatile_engine::analyze::{AnalyzeOptions, analyze};
-use volatile_engine::tree::SyntaxTree;
+use volatile_engine::tree::{SyntaxTree, parse_ts};
 use volatile_grammars::Lang;
 
 const FILE_BYTES: usize = 64 * 1024;
@@ -23,6 +25,21 @@ fn bench(c: &mut Criterion) {
         let source = sample_source(lang, FILE_BYTES);
         let mut group = c.benchmark_group(lang.name());
         group.throughput(Throughput::Bytes(source.len() as u64));
+        group.bench_function("tree-sitter", |b| {
+            b.iter(|| parse_ts(lang, black_box(&source), None).map(|t| t.root_node().end_byte()))
+        });
+        let Ok(tree) = parse_ts(lang, &source, None) else {
+            panic!("{lang:?}: the sample does not parse")
+        };
+        group.bench_function("copy", |b| {
+            b.iter(|| SyntaxTree::from_ts(lang, &source, black_box(&tree)).len())
+        });
+        group.bench_function("copy-cursor", |b| {
+            b.iter(|| {
+                SyntaxTree::from_ts_by_cursor(lang, &source, black_box(&tree), &[], &mut Vec::new())
+                    .len()
+            })
+        });
         group.bench_function("parse", |b| {
             b.iter(|| SyntaxTree::parse(lang, black_box(&source)).map(|t| t.len()))
         });
