@@ -17,6 +17,7 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use volatile_grammars::Lang;
@@ -185,8 +186,9 @@ impl<'s> SyntaxTree<'s> {
     /// Flattens a tree-sitter tree of `source` that is no longer needed, freeing it as it
     /// is copied: the memory of a large file's two trees is never whole at once.
     /// `release_memory` is called every so many bytes freed, to hand them back to the
-    /// system. `None` when the copy disagreed with tree-sitter's node count (a bug: the
-    /// caller parses again and copies with [`SyntaxTree::from_ts_by_cursor`]).
+    /// system, when the tree is among the largest this process has copied (see
+    /// [`among_the_largest`]). `None` when the copy disagreed with tree-sitter's node
+    /// count (a bug).
     pub fn from_ts_consuming(
         lang: Lang,
         source: &'s str,
@@ -194,6 +196,8 @@ impl<'s> SyntaxTree<'s> {
         release_memory: Option<extern "C" fn()>,
     ) -> Option<SyntaxTree<'s>> {
         let has_error = tree.root_node().has_error();
+        let count = tree.root_node().descendant_count();
+        let release_memory = release_memory.filter(|_| among_the_largest(count));
         let nodes = flatten::nodes_consuming(tree, release_memory);
         debug_assert!(
             nodes.is_some(),
@@ -612,6 +616,25 @@ mod flatten {
     }
 }
 
+/// The node count of the largest tree copied so far by [`SyntaxTree::from_ts_consuming`].
+static LARGEST_CONSUMED: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a tree of `count` nodes is at least half as large as the largest copied so far.
+///
+/// Handing freed memory back to the system costs system time twice: the pages are taken
+/// away, then faulted in and zeroed again when memory is next needed (on the TypeScript
+/// corpus, doing it for every tree over a few megabytes doubled the scan's system time).
+/// It only lowers the process's peak while the tree is one of the largest it has held;
+/// a smaller tree's freed memory stays for the next file to reuse.
+fn among_the_largest(count: usize) -> bool {
+    at_least_half_the_largest(&LARGEST_CONSUMED, count)
+}
+
+/// Records `count` in `largest` (the largest so far); whether it is at least half of it.
+fn at_least_half_the_largest(largest: &AtomicUsize, count: usize) -> bool {
+    count >= largest.fetch_max(count, Ordering::Relaxed) / 2
+}
+
 fn some(id: u32) -> Option<NodeId> {
     (id != NONE).then_some(id)
 }
@@ -821,6 +844,19 @@ mod tests {
                 fast.iter().filter(|n| n.kind_id() == identifier).count()
             );
         }
+    }
+
+    #[test]
+    fn memory_is_handed_back_for_the_largest_trees_only() {
+        let largest = AtomicUsize::new(0);
+        let decide = |count| at_least_half_the_largest(&largest, count);
+        assert!(decide(1_000), "the first tree is the largest so far");
+        assert!(decide(600));
+        assert!(decide(500), "half the largest still counts");
+        assert!(!decide(499));
+        assert!(decide(4_000), "a new largest");
+        assert!(!decide(1_000));
+        assert_eq!(largest.load(Ordering::Relaxed), 4_000);
     }
 
     /// Every grammar's field ids fit below the flag bits.
