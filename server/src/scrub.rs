@@ -42,18 +42,31 @@ impl UsableSize for System {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_THRESHOLD: libc::c_int = 1 << 20;
 
+/// Blocks from this size up get a mapping of their own, unmapped when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+
 /// Has the C allocator hand freed memory back to the system as it goes, not keep it for
 /// later. glibc's default threshold for returning the free top of a heap starts at
 /// 128 KiB but rises with every large block freed (to twice its size, up to 64 MiB), and
 /// a scan frees a large syntax tree per file: heaps then keep the high-water mark of
 /// every thread. A fixed threshold turns that adjustment off; on the Java corpus it took
 /// a scan's peak from 63 to 55 MB at no measurable cost in time (`benches/README.md`).
+///
+/// Fixing it also fixes the size from which a block gets a mapping of its own, which
+/// glibc would otherwise raise the same way, at its default of 128 KiB: every larger
+/// block (regex compilation's, a file's flat tree) was then mapped, faulted in page by
+/// page and unmapped again, which tripled the system time of compiling 1,000 rules. It is
+/// set where glibc's own adjustment tops out, 32 MiB: only the largest flat trees get a
+/// mapping, whose pages are resident only as they are written.
+///
 /// Call once at start; elsewhere than glibc it does nothing.
 pub fn return_freed_memory_promptly() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets a tuning parameter; it is called before any thread starts.
+    // SAFETY: `mallopt` only sets tuning parameters; it is called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 
