@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::document::{Document, KeyPath, Location, parse_yaml};
+use crate::document::{Document, KeyPath, Location, SyntaxError, parse_yaml};
 use crate::error::{ErrorKind, RuleError, RuleWarning};
 use crate::spec::{
     RULE_FILE_KEYS, RULE_KEYS, RuleFileSpec, strip_relational_unknown_keys, suggest,
@@ -52,13 +52,18 @@ pub fn parse_rule_text(text: &str, file: Option<&str>) -> Vec<Result<ParsedRule,
             .into_iter()
             .map(|doc| parse_rule_document(doc, file))
             .collect(),
-        Err(e) => vec![Err(RuleError {
-            file: file.map(str::to_string),
-            location: Some(e.location),
-            rule_id: None,
-            key_path: KeyPath::root(),
-            kind: Box::new(ErrorKind::Syntax(e.message)),
-        })],
+        Err(e) => vec![Err(syntax_error(e, file))],
+    }
+}
+
+/// A rule file that is not YAML (or JSON), as a rule error.
+pub(crate) fn syntax_error(e: SyntaxError, file: Option<&str>) -> RuleError {
+    RuleError {
+        file: file.map(str::to_string),
+        location: Some(e.location),
+        rule_id: None,
+        key_path: KeyPath::root(),
+        kind: Box::new(ErrorKind::Syntax(e.message)),
     }
 }
 

@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::compile::{CompiledRule, GlobalUtils, compile_rule};
-use crate::document::parse_yaml;
+use crate::document::{Document, parse_yaml};
 use crate::error::{ErrorKind, RuleError, RuleWarning};
-use crate::loader::{ParsedRule, parse_rule_text};
+use crate::loader::{ParsedRule, parse_rule_document, parse_rule_text, syntax_error};
 use crate::spec::{ExamplesSpec, InlinePlaybookSpec, PlaybookMetaSpec, SgConfigSpec, TestCaseSpec};
 
 /// A compiled playbook.
@@ -144,42 +145,97 @@ pub fn build_playbook(
         }
     }
     let playbook_id: Arc<str> = Arc::from(meta.id.as_str());
-    let mut rules: Vec<Arc<CompiledRule>> = Vec::new();
+    // Files are read (one YAML parse each) and rules compiled on rayon's threads, a large
+    // playbook's startup being mostly regex compilation; everything is gathered in file
+    // order, so the playbook, its errors and its warnings do not depend on the threads.
+    let read: Vec<(Option<String>, SourceFile, RuleFile)> = rule_files
+        .into_par_iter()
+        .map(|(standard, file)| {
+            let content = read_rule_file(&file);
+            (standard, file, content)
+        })
+        .collect();
+    // Which rules to compile: the first of each id, in file order.
     let mut first_seen: HashMap<String, String> = HashMap::new();
+    let mut steps = Vec::new();
+    for (file_index, (_, file, content)) in read.iter().enumerate() {
+        let RuleFile::Rules(parsed) = content else {
+            continue;
+        };
+        for (doc_index, parsed) in parsed.iter().enumerate() {
+            let Ok(parsed) = parsed else {
+                steps.push(Step::Failed(file_index, doc_index));
+                continue;
+            };
+            let origin = format!("{}:{}", file.display, parsed.location.line);
+            match first_seen.get(&parsed.spec.id) {
+                Some(first) => steps.push(Step::Duplicate(file_index, doc_index, first.clone())),
+                None => {
+                    first_seen.insert(parsed.spec.id.clone(), origin.clone());
+                    steps.push(Step::Compile(file_index, doc_index, origin));
+                }
+            }
+        }
+    }
+    let compiled: Vec<Option<Result<CompiledRule, RuleError>>> = steps
+        .par_iter()
+        .map(|step| {
+            let Step::Compile(file_index, doc_index, _) = step else {
+                return None;
+            };
+            let (standard, _, RuleFile::Rules(parsed)) = &read[*file_index] else {
+                return None;
+            };
+            let Some(Ok(parsed)) = parsed.get(*doc_index) else {
+                return None;
+            };
+            Some(compile_rule(
+                parsed.spec.clone(),
+                playbook_id.clone(),
+                standard.clone(),
+                &globals,
+            ))
+        })
+        .collect();
+
+    let mut rules: Vec<Arc<CompiledRule>> = Vec::new();
+    let mut failed_examples = Vec::new();
+    let mut compiled = compiled.into_iter();
+    let mut steps = steps.into_iter().peekable();
     let mut all_files: Vec<SourceFile> = util_files;
     let mut tests = Vec::new();
-    let mut failed_examples = Vec::new();
-    for (standard, file) in rule_files {
-        if let Some(found) = read_test_file(&file) {
-            tests.extend(found.into_iter().map(|t| (file.display.clone(), t)));
-            continue;
-        }
-        for parsed in parse_rule_text(&file.text, Some(&file.display)) {
-            let parsed: ParsedRule = match parsed {
-                Ok(p) => p,
+    for (file_index, (_, file, content)) in read.into_iter().enumerate() {
+        let parsed = match content {
+            RuleFile::Tests(found) => {
+                tests.extend(found.into_iter().map(|t| (file.display.clone(), t)));
+                continue;
+            }
+            RuleFile::Rules(parsed) => parsed,
+        };
+        let mut parsed: Vec<Option<Result<ParsedRule, RuleError>>> =
+            parsed.into_iter().map(Some).collect();
+        while let Some(step) = steps.next_if(|s| s.file() == file_index) {
+            let result = compiled.next().flatten();
+            let Some(slot) = parsed.get_mut(step.doc()).and_then(Option::take) else {
+                continue;
+            };
+            let parsed = match slot {
+                Ok(parsed) => parsed,
                 Err(e) => {
                     errors.push(e);
                     continue;
                 }
             };
             warnings.extend(parsed.warnings.iter().cloned());
-            let origin = format!("{}:{}", file.display, parsed.location.line);
-            if let Some(first) = first_seen.get(&parsed.spec.id) {
-                let e = RuleError::new(ErrorKind::DuplicateId {
-                    id: parsed.spec.id.clone(),
-                    first: first.clone(),
-                });
-                errors.push(parsed.place(e, Some(&file.display)));
-                continue;
-            }
-            first_seen.insert(parsed.spec.id.clone(), origin.clone());
-            match compile_rule(
-                parsed.spec.clone(),
-                playbook_id.clone(),
-                standard.clone(),
-                &globals,
-            ) {
-                Ok(mut rule) => {
+            match (step, result) {
+                (Step::Duplicate(_, _, first), _) => {
+                    let e = RuleError::new(ErrorKind::DuplicateId {
+                        id: parsed.spec.id.clone(),
+                        first,
+                    });
+                    errors.push(parsed.place(e, Some(&file.display)));
+                }
+                (Step::Compile(_, _, origin), Some(Ok(mut rule))) => {
                     for (path, message) in &rule.warnings {
                         warnings.push(RuleWarning {
                             file: Some(file.display.clone()),
@@ -191,12 +247,15 @@ pub fn build_playbook(
                     rule.origin = Some(origin);
                     rules.push(Arc::new(rule));
                 }
-                Err(e) => {
+                (Step::Compile(..), Some(Err(e))) => {
                     if let Some(examples) = &parsed.spec.examples {
                         failed_examples.push((parsed.spec.id.clone(), examples.clone()));
                     }
                     errors.push(parsed.place(e, Some(&file.display)))
                 }
+                // A document that could not be read was reported above; every compile step
+                // has its result.
+                (Step::Failed(..), _) | (Step::Compile(..), None) => {}
             }
         }
         all_files.push(file);
@@ -216,10 +275,60 @@ pub fn build_playbook(
     }
 }
 
+/// What a rule file holds: the test cases of an ast-grep test file, or rule documents
+/// (or why they could not be read).
+enum RuleFile {
+    Tests(Vec<TestCaseSpec>),
+    Rules(Vec<Result<ParsedRule, RuleError>>),
+}
+
+/// Reads a rule file, parsing its YAML once.
+fn read_rule_file(file: &SourceFile) -> RuleFile {
+    match parse_yaml(&file.text) {
+        Ok(docs) => match test_cases(&docs) {
+            Some(tests) => RuleFile::Tests(tests),
+            None => RuleFile::Rules(
+                docs.into_iter()
+                    .map(|doc| parse_rule_document(doc, Some(&file.display)))
+                    .collect(),
+            ),
+        },
+        Err(e) => RuleFile::Rules(vec![Err(syntax_error(e, Some(&file.display)))]),
+    }
+}
+
+/// What becomes of one rule document of a playbook, by file and document index.
+enum Step {
+    /// It could not be read: its error is reported.
+    Failed(usize, usize),
+    /// Its id was taken by an earlier rule (at this origin).
+    Duplicate(usize, usize, String),
+    /// It is compiled; the rule's origin, `file:line`.
+    Compile(usize, usize, String),
+}
+
+impl Step {
+    fn file(&self) -> usize {
+        match self {
+            Step::Failed(f, _) | Step::Duplicate(f, _, _) | Step::Compile(f, _, _) => *f,
+        }
+    }
+
+    fn doc(&self) -> usize {
+        match self {
+            Step::Failed(_, d) | Step::Duplicate(_, d, _) | Step::Compile(_, d, _) => *d,
+        }
+    }
+}
+
 /// The test cases of an ast-grep test file (`{id, valid, invalid}` documents without a
 /// `rule`), or `None` if the file is not one.
 pub fn read_test_file(file: &SourceFile) -> Option<Vec<TestCaseSpec>> {
-    let docs = parse_yaml(&file.text).ok()?;
+    test_cases(&parse_yaml(&file.text).ok()?)
+}
+
+/// The test cases of a file's documents, if they are those of a test file.
+fn test_cases(docs: &[Document]) -> Option<Vec<TestCaseSpec>> {
     let is_test = |v: &serde_json::Value| {
         v.get("rule").is_none()
             && v.get("query").is_none()
@@ -228,8 +337,8 @@ pub fn read_test_file(file: &SourceFile) -> Option<Vec<TestCaseSpec>> {
     if docs.is_empty() || !docs.iter().all(|d| is_test(&d.value)) {
         return None;
     }
-    docs.into_iter()
-        .map(|d| serde_json::from_value(d.value).ok())
+    docs.iter()
+        .map(|d| serde_json::from_value(d.value.clone()).ok())
         .collect()
 }
 
