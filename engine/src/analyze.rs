@@ -454,11 +454,7 @@ impl<'r> Selection<'r> {
                 .anchored_queries
                 .iter()
                 .filter(|&&i| applies[i as usize])
-                .filter_map(|&i| {
-                    let mut places = prefilter.anchor(&scan, i as usize)?;
-                    places.sort_unstable();
-                    Some((i, places))
-                })
+                .filter_map(|&i| Some((i, prefilter.anchor(&scan, i as usize)?)))
                 .collect();
         }
         let rules_run = applies.iter().filter(|a| **a).count();
@@ -849,6 +845,9 @@ impl Runner<'_, '_> {
             let round = round as u32;
             let kinds = self.rules.rules[*i as usize].lang_rule().kinds.as_deref();
             candidates.clear();
+            // Places in order, so that each search for the node covering one goes on from
+            // the previous one's.
+            let mut from = 0;
             for &(start, end) in places {
                 let (Some(start), Some(end)) = (
                     (start as usize).checked_sub(offset),
@@ -857,7 +856,8 @@ impl Runner<'_, '_> {
                     continue;
                 };
                 // Up the ancestors, stopping at one an earlier occurrence reached.
-                let mut at = tree.covering(start, end);
+                let (mut at, searched) = tree.covering_from(from, start, end);
+                from = searched;
                 while let Some(node) = at {
                     let mark = &mut seen[node as usize];
                     if *mark == round {

@@ -522,8 +522,9 @@ impl Prefilter {
         skipped
     }
 
-    /// The byte ranges of the text that every match of rule `rule` must cover one of: the
-    /// occurrences of the literals of its local clause that occurs least in this text.
+    /// The byte ranges of the text that every match of rule `rule` must cover one of, in
+    /// order: the occurrences of the literals of its local clause that occurs least in this
+    /// text.
     /// `None` when the rule has no local requirement or the scan recorded no offsets.
     pub fn anchor(&self, scan: &Scan, rule: usize) -> Option<Vec<(u32, u32)>> {
         let starts = scan.starts.as_ref()?;
@@ -545,6 +546,7 @@ impl Prefilter {
                 out.push((start, start.saturating_add(len)));
             }
         }
+        out.sort_unstable();
         Some(out)
     }
 }

@@ -398,10 +398,33 @@ impl<'s> SyntaxTree<'s> {
 
     /// The deepest node whose byte range contains `start..end` (a non-empty range).
     pub fn covering(&self, start: usize, end: usize) -> Option<NodeId> {
+        let last = self.nodes.partition_point(|d| d.start as usize <= start);
+        self.covering_up_from(last, start, end)
+    }
+
+    /// [`SyntaxTree::covering`] for ranges taken in increasing order of `start`, each
+    /// search going on from where the previous one ended (`from`, 0 at first): a
+    /// galloping search costs the logarithm of the distance between neighbouring ranges,
+    /// not of the tree. Returns the node and where the search ended.
+    pub fn covering_from(&self, from: usize, start: usize, end: usize) -> (Option<NodeId>, usize) {
+        let before = |i: usize| self.nodes.get(i).is_some_and(|d| d.start as usize <= start);
+        // Every node before `from` starts at or before the previous range's start.
+        let (mut low, mut step) = (from.min(self.nodes.len()), 1);
+        while before(low + step - 1) {
+            low += step;
+            step *= 2;
+        }
+        let high = (low + step - 1).min(self.nodes.len());
+        let last = low + self.nodes[low..high].partition_point(|d| d.start as usize <= start);
+        (self.covering_up_from(last, start, end), last)
+    }
+
+    /// The deepest node containing `start..end`, given `last`, the number of nodes that
+    /// start at or before `start`.
+    fn covering_up_from(&self, last: usize, start: usize, end: usize) -> Option<NodeId> {
         // Nodes are in pre-order, so their starts never decrease: the last node starting
         // at or before `start` lies inside every node that contains the range, and the
         // deepest of those is its first ancestor-or-self reaching `end`.
-        let last = self.nodes.partition_point(|d| d.start as usize <= start);
         let mut at = last.checked_sub(1)? as NodeId;
         loop {
             let d = self.data(at);
@@ -843,6 +866,27 @@ mod tests {
                 some.len(),
                 fast.iter().filter(|n| n.kind_id() == identifier).count()
             );
+        }
+    }
+
+    /// The galloping search finds what the binary search finds, for ranges in order,
+    /// including ranges that start together, end past their node, or lie past the text.
+    #[test]
+    fn covering_from_agrees_with_covering() {
+        let src = "def f(a, b):\n    return [x + a for x in b if x]  # c\n\nclass C:\n    y = f(1, [2, 3])\n";
+        let t = tree(Lang::Python, src);
+        let mut ranges = Vec::new();
+        for start in 0..=src.len() + 2 {
+            for len in [1, 2, 5, 17] {
+                ranges.push((start, start + len));
+            }
+        }
+        let mut from = 0;
+        for (start, end) in ranges {
+            let (got, next) = t.covering_from(from, start, end);
+            assert_eq!(got, t.covering(start, end), "{start}..{end}");
+            assert!(next >= from);
+            from = next;
         }
     }
 
