@@ -120,6 +120,11 @@ fn hash_files(files: &[SourceFile]) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// From this many rule files on, a playbook is read and compiled on rayon's threads.
+const PARALLEL_FROM_FILES: usize = 128;
+/// How many files a batch of parallel reading and compiling takes.
+const PARALLEL_BATCH_FILES: usize = 64;
+
 /// Builds a playbook from files in memory.
 ///
 /// `rule_files` are `(standard, file)` pairs; `util_files` hold global utils.
@@ -145,41 +150,113 @@ pub fn build_playbook(
         }
     }
     let playbook_id: Arc<str> = Arc::from(meta.id.as_str());
-    // Files are read (one YAML parse each) and rules compiled on rayon's threads, a large
-    // playbook's startup being mostly regex compilation; everything is gathered in file
-    // order, so the playbook, its errors and its warnings do not depend on the threads.
-    let read: Vec<(Option<String>, SourceFile, RuleFile)> = rule_files
-        .into_par_iter()
-        .map(|(standard, file)| {
+    // A large playbook's files are read (one YAML parse each) and its rules compiled on
+    // rayon's threads, a batch at a time, its startup being mostly regex compilation; a
+    // small one's on this thread, a file at a time, where a second thread would cost more
+    // memory (its own heap of compilation garbage) than it saves time. A file's parsed
+    // documents live only as long as its batch. Everything is gathered in file order, so
+    // the playbook, its errors and its warnings do not depend on the threads.
+    let parallel = rule_files.len() >= PARALLEL_FROM_FILES;
+    let batch_size = if parallel { PARALLEL_BATCH_FILES } else { 1 };
+    let mut built = Built {
+        rules: Vec::new(),
+        errors,
+        warnings,
+        tests: Vec::new(),
+        failed_examples: Vec::new(),
+        files: util_files,
+        first_seen: HashMap::new(),
+    };
+    let mut rule_files = rule_files.into_iter();
+    loop {
+        let batch: Vec<(Option<String>, SourceFile)> =
+            rule_files.by_ref().take(batch_size).collect();
+        if batch.is_empty() {
+            break;
+        }
+        built.add_batch(batch, parallel, &playbook_id, &globals);
+    }
+    let Built {
+        rules,
+        errors,
+        warnings,
+        tests,
+        failed_examples,
+        files: all_files,
+        ..
+    } = built;
+    LoadOutcome {
+        playbook: Playbook {
+            id: meta.id,
+            name: meta.name,
+            description: meta.description,
+            rules,
+            hash: hash_files(&all_files),
+            warnings,
+        },
+        errors,
+        tests,
+        failed_examples,
+    }
+}
+
+/// What [`build_playbook`] has built so far.
+struct Built {
+    rules: Vec<Arc<CompiledRule>>,
+    errors: Vec<RuleError>,
+    warnings: Vec<RuleWarning>,
+    tests: Vec<(String, TestCaseSpec)>,
+    failed_examples: Vec<(String, ExamplesSpec)>,
+    /// The files read, for the playbook's hash (test files left out).
+    files: Vec<SourceFile>,
+    /// Rule ids seen, with where: a later rule with the same id is an error.
+    first_seen: HashMap<String, String>,
+}
+
+impl Built {
+    /// Reads the rule files of a batch and compiles their rules (on rayon's threads when
+    /// `parallel`), adding them in file order.
+    fn add_batch(
+        &mut self,
+        batch: Vec<(Option<String>, SourceFile)>,
+        parallel: bool,
+        playbook_id: &Arc<str>,
+        globals: &GlobalUtils,
+    ) {
+        let read_one = |(standard, file): (Option<String>, SourceFile)| {
             let content = read_rule_file(&file);
             (standard, file, content)
-        })
-        .collect();
-    // Which rules to compile: the first of each id, in file order.
-    let mut first_seen: HashMap<String, String> = HashMap::new();
-    let mut steps = Vec::new();
-    for (file_index, (_, file, content)) in read.iter().enumerate() {
-        let RuleFile::Rules(parsed) = content else {
-            continue;
         };
-        for (doc_index, parsed) in parsed.iter().enumerate() {
-            let Ok(parsed) = parsed else {
-                steps.push(Step::Failed(file_index, doc_index));
+        let read: Vec<(Option<String>, SourceFile, RuleFile)> = if parallel {
+            batch.into_par_iter().map(read_one).collect()
+        } else {
+            batch.into_iter().map(read_one).collect()
+        };
+        // Which rules to compile: the first of each id, in file order.
+        let mut steps = Vec::new();
+        for (file_index, (_, file, content)) in read.iter().enumerate() {
+            let RuleFile::Rules(parsed) = content else {
                 continue;
             };
-            let origin = format!("{}:{}", file.display, parsed.location.line);
-            match first_seen.get(&parsed.spec.id) {
-                Some(first) => steps.push(Step::Duplicate(file_index, doc_index, first.clone())),
-                None => {
-                    first_seen.insert(parsed.spec.id.clone(), origin.clone());
-                    steps.push(Step::Compile(file_index, doc_index, origin));
+            for (doc_index, parsed) in parsed.iter().enumerate() {
+                let Ok(parsed) = parsed else {
+                    steps.push(Step::Failed(file_index, doc_index));
+                    continue;
+                };
+                let origin = format!("{}:{}", file.display, parsed.location.line);
+                match self.first_seen.get(&parsed.spec.id) {
+                    Some(first) => {
+                        steps.push(Step::Duplicate(file_index, doc_index, first.clone()))
+                    }
+                    None => {
+                        self.first_seen
+                            .insert(parsed.spec.id.clone(), origin.clone());
+                        steps.push(Step::Compile(file_index, doc_index, origin));
+                    }
                 }
             }
         }
-    }
-    let compiled: Vec<Option<Result<CompiledRule, RuleError>>> = steps
-        .par_iter()
-        .map(|step| {
+        let compile = |step: &Step| {
             let Step::Compile(file_index, doc_index, _) = step else {
                 return None;
             };
@@ -193,85 +270,75 @@ pub fn build_playbook(
                 parsed.spec.clone(),
                 playbook_id.clone(),
                 standard.clone(),
-                &globals,
+                globals,
             ))
-        })
-        .collect();
-
-    let mut rules: Vec<Arc<CompiledRule>> = Vec::new();
-    let mut failed_examples = Vec::new();
-    let mut compiled = compiled.into_iter();
-    let mut steps = steps.into_iter().peekable();
-    let mut all_files: Vec<SourceFile> = util_files;
-    let mut tests = Vec::new();
-    for (file_index, (_, file, content)) in read.into_iter().enumerate() {
-        let parsed = match content {
-            RuleFile::Tests(found) => {
-                tests.extend(found.into_iter().map(|t| (file.display.clone(), t)));
-                continue;
-            }
-            RuleFile::Rules(parsed) => parsed,
         };
-        let mut parsed: Vec<Option<Result<ParsedRule, RuleError>>> =
-            parsed.into_iter().map(Some).collect();
-        while let Some(step) = steps.next_if(|s| s.file() == file_index) {
-            let result = compiled.next().flatten();
-            let Some(slot) = parsed.get_mut(step.doc()).and_then(Option::take) else {
-                continue;
-            };
-            let parsed = match slot {
-                Ok(parsed) => parsed,
-                Err(e) => {
-                    errors.push(e);
+        let compiled: Vec<Option<Result<CompiledRule, RuleError>>> = if parallel {
+            steps.par_iter().map(compile).collect()
+        } else {
+            steps.iter().map(compile).collect()
+        };
+
+        let mut compiled = compiled.into_iter();
+        let mut steps = steps.into_iter().peekable();
+        for (file_index, (_, file, content)) in read.into_iter().enumerate() {
+            let parsed = match content {
+                RuleFile::Tests(found) => {
+                    self.tests
+                        .extend(found.into_iter().map(|t| (file.display.clone(), t)));
                     continue;
                 }
+                RuleFile::Rules(parsed) => parsed,
             };
-            warnings.extend(parsed.warnings.iter().cloned());
-            match (step, result) {
-                (Step::Duplicate(_, _, first), _) => {
-                    let e = RuleError::new(ErrorKind::DuplicateId {
-                        id: parsed.spec.id.clone(),
-                        first,
-                    });
-                    errors.push(parsed.place(e, Some(&file.display)));
-                }
-                (Step::Compile(_, _, origin), Some(Ok(mut rule))) => {
-                    for (path, message) in &rule.warnings {
-                        warnings.push(RuleWarning {
-                            file: Some(file.display.clone()),
-                            location: Some(parsed.locate(path)),
-                            rule_id: Some(rule.id.clone()),
-                            message: format!("{path}: {message}"),
+            let mut parsed: Vec<Option<Result<ParsedRule, RuleError>>> =
+                parsed.into_iter().map(Some).collect();
+            while let Some(step) = steps.next_if(|s| s.file() == file_index) {
+                let result = compiled.next().flatten();
+                let Some(slot) = parsed.get_mut(step.doc()).and_then(Option::take) else {
+                    continue;
+                };
+                let parsed = match slot {
+                    Ok(parsed) => parsed,
+                    Err(e) => {
+                        self.errors.push(e);
+                        continue;
+                    }
+                };
+                self.warnings.extend(parsed.warnings.iter().cloned());
+                match (step, result) {
+                    (Step::Duplicate(_, _, first), _) => {
+                        let e = RuleError::new(ErrorKind::DuplicateId {
+                            id: parsed.spec.id.clone(),
+                            first,
                         });
+                        self.errors.push(parsed.place(e, Some(&file.display)));
                     }
-                    rule.origin = Some(origin);
-                    rules.push(Arc::new(rule));
-                }
-                (Step::Compile(..), Some(Err(e))) => {
-                    if let Some(examples) = &parsed.spec.examples {
-                        failed_examples.push((parsed.spec.id.clone(), examples.clone()));
+                    (Step::Compile(_, _, origin), Some(Ok(mut rule))) => {
+                        for (path, message) in &rule.warnings {
+                            self.warnings.push(RuleWarning {
+                                file: Some(file.display.clone()),
+                                location: Some(parsed.locate(path)),
+                                rule_id: Some(rule.id.clone()),
+                                message: format!("{path}: {message}"),
+                            });
+                        }
+                        rule.origin = Some(origin);
+                        self.rules.push(Arc::new(rule));
                     }
-                    errors.push(parsed.place(e, Some(&file.display)))
+                    (Step::Compile(..), Some(Err(e))) => {
+                        if let Some(examples) = &parsed.spec.examples {
+                            self.failed_examples
+                                .push((parsed.spec.id.clone(), examples.clone()));
+                        }
+                        self.errors.push(parsed.place(e, Some(&file.display)))
+                    }
+                    // A document that could not be read was reported above; every compile
+                    // step has its result.
+                    (Step::Failed(..), _) | (Step::Compile(..), None) => {}
                 }
-                // A document that could not be read was reported above; every compile step
-                // has its result.
-                (Step::Failed(..), _) | (Step::Compile(..), None) => {}
             }
+            self.files.push(file);
         }
-        all_files.push(file);
-    }
-    LoadOutcome {
-        playbook: Playbook {
-            id: meta.id,
-            name: meta.name,
-            description: meta.description,
-            rules,
-            hash: hash_files(&all_files),
-            warnings,
-        },
-        errors,
-        tests,
-        failed_examples,
     }
 }
 
@@ -497,4 +564,85 @@ pub fn inline_playbook(spec: InlinePlaybookSpec) -> LoadOutcome {
     not_objects.append(&mut outcome.errors);
     outcome.errors = not_objects;
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: String) -> SourceFile {
+        SourceFile {
+            rel_path: name.to_string(),
+            display: name.to_string(),
+            text,
+        }
+    }
+
+    fn rule(id: &str) -> String {
+        format!("id: {id}\nlanguage: python\nrule:\n  pattern: {id}_call($A)\n")
+    }
+
+    /// A playbook large enough to be read and compiled on rayon's threads, in batches:
+    /// rules, errors and test files come out in file order, and a repeated id names where
+    /// it was first defined, across batches; the same as a small playbook built file by
+    /// file on this thread.
+    #[test]
+    fn a_parallel_build_keeps_file_order() {
+        let files = |count: usize| -> Vec<SourceFile> {
+            (0..count)
+                .map(|i| {
+                    let name = format!("r{i:03}.yml");
+                    let text = match i {
+                        // A repeat of an id from an earlier batch, then a broken file,
+                        // then a compile error, then an ast-grep test file.
+                        5 => rule("id_001"),
+                        150 => rule("id_010"),
+                        200 => "id: [unclosed\n".to_string(),
+                        210 => "id: bad\nlanguage: python\nrule:\n  kind: no_such_kind\n".into(),
+                        250 => "id: id_001\nvalid: ['x = 1']\ninvalid: ['id_001_call(1)']\n".into(),
+                        _ => rule(&format!("id_{i:03}")),
+                    };
+                    file(&name, text)
+                })
+                .collect()
+        };
+        let big = files(300);
+        assert!(big.len() >= PARALLEL_FROM_FILES && big.len() > 2 * PARALLEL_BATCH_FILES);
+        let outcome = match playbook_from_files("big", big) {
+            Ok(outcome) => outcome,
+            Err(e) => panic!("{e}"),
+        };
+        let ids: Vec<&str> = outcome
+            .playbook
+            .rules
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        let expected: Vec<String> = (0..300)
+            .filter(|i| ![5, 150, 200, 210, 250].contains(i))
+            .map(|i| format!("id_{i:03}"))
+            .collect();
+        assert_eq!(ids, expected);
+        let origins: Vec<&str> = outcome
+            .errors
+            .iter()
+            .filter_map(|e| e.file.as_deref())
+            .collect();
+        assert_eq!(origins, ["r005.yml", "r150.yml", "r200.yml", "r210.yml"]);
+        let first = match outcome.errors[1].kind.as_ref() {
+            ErrorKind::DuplicateId { first, .. } => first.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(first, "r010.yml:1");
+        assert_eq!(outcome.tests.len(), 1);
+        assert_eq!(outcome.tests[0].0, "r250.yml");
+
+        // The same files but fewer, built one by one on this thread: the same order.
+        let small = match playbook_from_files("small", files(PARALLEL_FROM_FILES - 1)) {
+            Ok(outcome) => outcome,
+            Err(e) => panic!("{e}"),
+        };
+        let small_ids: Vec<&str> = small.playbook.rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(small_ids[..], ids[..small_ids.len()]);
+    }
 }
