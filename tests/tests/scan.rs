@@ -351,6 +351,14 @@ fn stats_show_what_the_prefilter_skipped_and_findings_do_not_change() {
         printed.contains("2 parsed, 1 not parsed"),
         "b.py lacks `eval` and is not parsed: {printed}"
     );
+    // The bytes of a.py and c.py against all three: the bound on skipping files.
+    let (parsed, all) = (8 + 32, 8 + 9 + 32);
+    let bound = format!(
+        "({:.1}%): at best {:.2} x the throughput of parsing every file",
+        100.0 * parsed as f64 / all as f64,
+        all as f64 / parsed as f64
+    );
+    assert!(printed.contains(&bound), "{bound} in {printed}");
     assert!(
         printed.contains("/no-eval (python)"),
         "slowest rules: {printed}"

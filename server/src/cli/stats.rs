@@ -16,6 +16,8 @@ pub(super) struct ScanStats {
     files: u64,
     bytes: u64,
     parsed: u64,
+    /// Bytes of the files parsed.
+    parsed_bytes: u64,
     /// Files of a language with rules that were not parsed: no rule's literals in them.
     not_parsed: u64,
     errors: u64,
@@ -47,6 +49,7 @@ impl ScanStats {
         };
         if r.parsed {
             self.parsed += 1;
+            self.parsed_bytes += bytes;
         } else if !failed {
             self.not_parsed += 1;
         }
@@ -64,6 +67,7 @@ impl ScanStats {
         self.files += other.files;
         self.bytes += other.bytes;
         self.parsed += other.parsed;
+        self.parsed_bytes += other.parsed_bytes;
         self.not_parsed += other.not_parsed;
         self.errors += other.errors;
         self.read += other.read;
@@ -118,6 +122,16 @@ impl ScanStats {
             self.not_parsed,
             pct(self.not_parsed, self.files),
             self.errors
+        );
+        // Files that are not parsed cost only the literal scan, so a scan can be at most
+        // this many times faster than parsing everything.
+        let _ = writeln!(
+            out,
+            "  parsed     {:.1} MB of {:.1} MB ({:.1}%): at best {:.2} x the throughput of parsing every file",
+            self.parsed_bytes as f64 / 1e6,
+            self.bytes as f64 / 1e6,
+            pct(self.parsed_bytes, self.bytes),
+            self.bytes as f64 / self.parsed_bytes.max(1) as f64,
         );
         let considered = self.rules_run + self.rules_prefiltered;
         let _ = writeln!(
