@@ -679,6 +679,7 @@ impl<'a> RuleCompiler<'a> {
             field,
             env_free: std::sync::OnceLock::new(),
             reads: std::sync::OnceLock::new(),
+            anchor: std::sync::OnceLock::new(),
         })
     }
 

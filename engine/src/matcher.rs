@@ -10,7 +10,10 @@ use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
 
-use crate::memo::{Direction, Memo, bound_key, chain_has, env_free, has_descendant, single_reads};
+use crate::memo::{
+    Direction, Memo, bound_key, chain_has, compared_below, env_free, has_descendant, indexed_has,
+    indexed_sibling, single_reads,
+};
 use crate::metavar::Env;
 use crate::pattern::Pattern;
 use crate::tree::{NodeId, SyntaxTree};
@@ -73,6 +76,10 @@ pub struct Relation {
     /// all are bound, its search only compares and may be memoised by their values.
     /// Settled on first use.
     pub reads: OnceLock<Option<Vec<Arc<str>>>>,
+    /// A metavariable among `reads` that every match of `rule` compares with a node of the
+    /// subtree it matches at: bound to a leaf, only subtrees holding a named node with its text
+    /// can match. Settled on first use.
+    pub anchor: OnceLock<Option<Arc<str>>>,
 }
 
 impl Relation {
@@ -83,6 +90,42 @@ impl Relation {
             .env_free
             .get_or_init(|| env_free(&self.rule, cx.utils, 0));
         free.then_some(memo)
+    }
+
+    /// The single-node metavariables `rule` mentions, sorted, or `None` when it mentions
+    /// a `$$$` run.
+    fn reads(&self, utils: &[Rule]) -> Option<&[Arc<str>]> {
+        self.reads
+            .get_or_init(|| {
+                let mut names = Vec::new();
+                single_reads(&self.rule, utils, 0, &mut names).map(|()| {
+                    names.sort();
+                    names.dedup();
+                    names
+                })
+            })
+            .as_deref()
+    }
+
+    /// For a `stopBy: end` search from a context that binds every metavariable `rule`
+    /// mentions (so the search binds nothing, and the order it tries nodes in does not
+    /// matter): the text every matching subtree must hold a node of, when `rule`'s
+    /// anchor is bound to a leaf (whose equality with a node is equality of text).
+    fn anchor_text<'s>(&self, cx: &MatchCx<'_, 's>, env: &Env) -> Option<&'s str> {
+        let reads = self.reads(cx.utils)?;
+        if reads.is_empty() || !reads.iter().all(|name| env.single(name).is_some()) {
+            return None;
+        }
+        let anchor = self
+            .anchor
+            .get_or_init(|| {
+                compared_below(&self.rule, cx.utils, 0)
+                    .into_iter()
+                    .find(|name| reads.contains(name))
+            })
+            .as_ref()?;
+        let node = env.single(anchor)?;
+        (!cx.tree.has_named_children(node)).then(|| cx.tree.text(node))
     }
 }
 
@@ -179,38 +222,8 @@ impl Rule {
             }
             Rule::Inside(rel) => inside(rel, cx, node, env),
             Rule::Has(rel) => has(rel, cx, node, env),
-            Rule::Precedes(rel) => {
-                let next = tree.next_sibling(node);
-                if let (StopBy::End, Some(memo)) = (&rel.stop_by, rel.memo(cx)) {
-                    return chain_has(memo, &rel.rule, cx, Direction::Right, next, |n| {
-                        tree.next_sibling(n)
-                    });
-                }
-                find(
-                    &rel.stop_by,
-                    cx,
-                    next,
-                    tree.next_siblings(node),
-                    &rel.rule,
-                    env,
-                )
-            }
-            Rule::Follows(rel) => {
-                let prev = tree.prev_sibling(node);
-                if let (StopBy::End, Some(memo)) = (&rel.stop_by, rel.memo(cx)) {
-                    return chain_has(memo, &rel.rule, cx, Direction::Left, prev, |n| {
-                        tree.prev_sibling(n)
-                    });
-                }
-                find(
-                    &rel.stop_by,
-                    cx,
-                    prev,
-                    tree.prev_siblings(node),
-                    &rel.rule,
-                    env,
-                )
-            }
+            Rule::Precedes(rel) => siblings(rel, cx, node, Direction::Right, env),
+            Rule::Follows(rel) => siblings(rel, cx, node, Direction::Left, env),
             Rule::All(rules) => {
                 let cp = env.checkpoint();
                 for rule in rules {
@@ -324,6 +337,42 @@ fn find(
     }
 }
 
+/// `precedes` (`Direction::Right`: the siblings after `node`) or `follows`
+/// (`Direction::Left`: those before it).
+fn siblings(
+    rel: &Relation,
+    cx: &MatchCx<'_, '_>,
+    node: NodeId,
+    direction: Direction,
+    env: &mut Env,
+) -> bool {
+    let tree = cx.tree;
+    let step = |n: NodeId| match direction {
+        Direction::Right => tree.next_sibling(n),
+        _ => tree.prev_sibling(n),
+    };
+    let nearest = step(node);
+    if let StopBy::End = rel.stop_by {
+        if let Some(memo) = rel.memo(cx) {
+            return chain_has(memo, &rel.rule, cx, direction, nearest, step);
+        }
+        if let Some(memo) = cx.memo
+            && let Some(text) = rel.anchor_text(cx, env)
+            && let Some(found) = indexed_sibling(memo, &rel.rule, cx, node, direction, text, env)
+        {
+            return found;
+        }
+    }
+    find(
+        &rel.stop_by,
+        cx,
+        nearest,
+        std::iter::successors(nearest, |&n| step(n)),
+        &rel.rule,
+        env,
+    )
+}
+
 fn inside(rel: &Relation, cx: &MatchCx<'_, '_>, node: NodeId, env: &mut Env) -> bool {
     let tree = cx.tree;
     let Some(field) = rel.field else {
@@ -398,26 +447,25 @@ fn has(rel: &Relation, cx: &MatchCx<'_, '_>, node: NodeId, env: &mut Env) -> boo
         StopBy::End => match rel.memo(cx) {
             Some(memo) => has_descendant(memo, &rel.rule, cx, node),
             None => {
-                let reads = rel.reads.get_or_init(|| {
-                    let mut names = Vec::new();
-                    single_reads(&rel.rule, cx.utils, 0, &mut names).map(|()| {
-                        names.sort();
-                        names.dedup();
-                        names
-                    })
-                });
-                let key = match (cx.memo, reads) {
+                let key = match (cx.memo, rel.reads(cx.utils)) {
                     (Some(memo), Some(reads)) if !reads.is_empty() => {
                         bound_key(rel, reads, cx, node, env).map(|key| (memo, key))
                     }
                     _ => None,
                 };
-                let mut search = || tree.descendants(node).any(|n| rel.rule.matches(cx, n, env));
-                match key {
-                    // Everything the rule mentions is bound: the search binds nothing.
-                    Some((memo, key)) => memo.bound_answer(key, search),
-                    None => search(),
-                }
+                let Some((memo, key)) = key else {
+                    return tree.descendants(node).any(|n| rel.rule.matches(cx, n, env));
+                };
+                // Everything the rule mentions is bound: the search binds nothing.
+                memo.bound_answer(key, || {
+                    let indexed = rel
+                        .anchor_text(cx, env)
+                        .and_then(|text| indexed_has(memo, &rel.rule, cx, node, text, env));
+                    match indexed {
+                        Some(found) => found,
+                        None => tree.descendants(node).any(|n| rel.rule.matches(cx, n, env)),
+                    }
+                })
             }
         },
         StopBy::Rule(stop) => {

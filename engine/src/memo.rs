@@ -8,12 +8,20 @@
 //! something below it (or above it, or before or after it) matches". Each table entry is
 //! settled at most once, so all candidates of a tree together cost O(tree), where a plain
 //! search costs O(tree × depth) for `has` on nested candidates.
+//!
+//! A rule that compares a metavariable the candidate already bound (`follows` a pair whose
+//! key is `$KEY`, `has` a declaration named `$FN`) cannot have such a table, and a plain
+//! search for each candidate is quadratic in an object of a thousand keys. When the
+//! metavariable is bound to a leaf, a match must hold a node with the leaf's text; once
+//! plain searches on a tree have cost more than indexing it, the tree's nodes are indexed
+//! by text and only the subtrees holding that text are tried.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::{HashMap, HashSet};
 
 use crate::matcher::{MatchCx, Rule};
-use crate::tree::NodeId;
+use crate::metavar::Env;
+use crate::tree::{NodeId, SyntaxTree};
 
 const UNKNOWN: u8 = 0;
 const YES: u8 = 1;
@@ -26,6 +34,10 @@ pub struct Memo {
     /// Answers of `has` searches whose rule only compares metavariables already bound to
     /// leaves, by relation, util table, node and the texts of those bindings.
     bound: RefCell<HashMap<BoundKey, bool>>,
+    /// The tree's nodes by text, once built.
+    text_index: OnceCell<TextIndex>,
+    /// Nodes that searches of bound texts could have visited before the index was built.
+    plain_cost: Cell<usize>,
 }
 
 /// (relation, util table, node, texts of the metavariables the relation's rule reads).
@@ -48,6 +60,14 @@ impl Memo {
     /// Empty tables.
     pub fn new() -> Memo {
         Memo::default()
+    }
+
+    /// Empty tables that index the tree by text at the first search of a bound text.
+    #[cfg(test)]
+    fn indexing_at_once() -> Memo {
+        let memo = Memo::default();
+        memo.plain_cost.set(usize::MAX);
+        memo
     }
 
     /// Runs `f` on the table for `rule` in `direction`, creating it on first use.
@@ -74,6 +94,162 @@ impl Memo {
         self.tables.borrow_mut().insert(key, table);
         out
     }
+}
+
+/// Texts longer than this are not indexed: searches for them stay plain.
+const MAX_INDEXED_TEXT: usize = 64;
+
+/// The index is built once plain searches of bound texts on a tree could have visited
+/// this many times its nodes (building it hashes each short node's text once).
+const INDEX_AFTER: usize = 2;
+
+/// The named nodes of a tree whose text is 1 to [`MAX_INDEXED_TEXT`] bytes long, as
+/// (hash of the text, node), sorted: the nodes a pattern's `$A` can compare with.
+#[derive(Debug)]
+struct TextIndex {
+    entries: Vec<(u64, NodeId)>,
+}
+
+impl TextIndex {
+    fn build(tree: &SyntaxTree<'_>) -> TextIndex {
+        let mut entries = Vec::with_capacity(tree.len());
+        for node in 0..tree.len() as NodeId {
+            let text = tree.text(node);
+            if (1..=MAX_INDEXED_TEXT).contains(&text.len()) && tree.is_named(node) {
+                entries.push((text_hash(text.as_bytes()), node));
+            }
+        }
+        entries.sort_unstable();
+        TextIndex { entries }
+    }
+
+    /// The named nodes in `range` whose text is `text`, in pre-order.
+    fn nodes<'i>(
+        &'i self,
+        tree: &'i SyntaxTree<'_>,
+        text: &'i str,
+        range: std::ops::Range<NodeId>,
+    ) -> impl Iterator<Item = NodeId> + 'i {
+        let hash = text_hash(text.as_bytes());
+        let start = self.entries.partition_point(|&e| e < (hash, range.start));
+        let end = self.entries.partition_point(|&e| e < (hash, range.end));
+        self.entries[start..end.max(start)]
+            .iter()
+            .map(|&(_, node)| node)
+            .filter(move |&node| tree.text(node) == text)
+    }
+}
+
+/// A multiplicative hash of short texts, eight bytes at a time (FxHash's mixing step).
+fn text_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(K);
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = mix(h, u64::from_le_bytes(word));
+    }
+    let rest = chunks.remainder();
+    let mut word = [0u8; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    mix(h, u64::from_le_bytes(word))
+}
+
+impl Memo {
+    /// The named nodes in `range` whose text is `text`, or `None` while plain searches (with
+    /// this one, which would visit up to the nodes of `range`) cost less than indexing the
+    /// tree, and for texts the index leaves out.
+    fn nodes_with_text<'i>(
+        &'i self,
+        tree: &'i SyntaxTree<'_>,
+        text: &'i str,
+        range: std::ops::Range<NodeId>,
+    ) -> Option<impl Iterator<Item = NodeId> + 'i> {
+        let cost = range.len();
+        if !(1..=MAX_INDEXED_TEXT).contains(&text.len()) {
+            return None;
+        }
+        let index = match self.text_index.get() {
+            Some(index) => index,
+            None => {
+                let spent = self.plain_cost.get().saturating_add(cost);
+                self.plain_cost.set(spent);
+                if spent < INDEX_AFTER.saturating_mul(tree.len()) {
+                    return None;
+                }
+                self.text_index.get_or_init(|| TextIndex::build(tree))
+            }
+        };
+        Some(index.nodes(tree, text, range))
+    }
+}
+
+/// `has` with `stopBy: end`, for a rule that compares a metavariable bound to a leaf with
+/// text `text` inside the subtree it matches at: only the ancestors, below `node`, of
+/// the named nodes with that text are tried. `None` while the index is not worth building.
+/// Every metavariable the rule mentions is bound, so it binds nothing and the order
+/// does not matter.
+pub(crate) fn indexed_has(
+    memo: &Memo,
+    rule: &Rule,
+    cx: &MatchCx<'_, '_>,
+    node: NodeId,
+    text: &str,
+    env: &mut Env,
+) -> Option<bool> {
+    let tree = cx.tree;
+    let end = tree.skip_subtree(node);
+    let hits = memo.nodes_with_text(tree, text, node + 1..end)?;
+    let mut tried = HashSet::new();
+    for hit in hits {
+        let mut at = Some(hit);
+        // Ancestors already tried were tried with theirs: stop there.
+        while let Some(n) = at.filter(|&n| n > node && tried.insert(n)) {
+            if rule.matches(cx, n, env) {
+                return Some(true);
+            }
+            at = tree.parent(n);
+        }
+    }
+    Some(false)
+}
+
+/// `follows` (`Direction::Left`) or `precedes` (`Direction::Right`) with `stopBy: end`,
+/// on the same terms as [`indexed_has`]: only the siblings holding a named node with text
+/// `text` are tried.
+pub(crate) fn indexed_sibling(
+    memo: &Memo,
+    rule: &Rule,
+    cx: &MatchCx<'_, '_>,
+    node: NodeId,
+    direction: Direction,
+    text: &str,
+    env: &mut Env,
+) -> Option<bool> {
+    let tree = cx.tree;
+    let Some(parent) = tree.parent(node) else {
+        return Some(false);
+    };
+    // The subtrees of the siblings before or after `node`, as a range of nodes.
+    let (lo, hi) = match direction {
+        Direction::Left => (parent + 1, node),
+        Direction::Right => (tree.skip_subtree(node), tree.skip_subtree(parent)),
+        Direction::Up | Direction::Down => return None,
+    };
+    let hits = memo.nodes_with_text(tree, text, lo..hi)?;
+    let mut tried = HashSet::new();
+    for hit in hits {
+        let mut sibling = hit;
+        while let Some(p) = tree.parent(sibling).filter(|&p| p != parent) {
+            sibling = p;
+        }
+        if tried.insert(sibling) && rule.matches(cx, sibling, env) {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 /// Whether any descendant of `node` matches `rule` (an env-free rule).
@@ -252,6 +428,31 @@ pub(crate) fn single_reads(
     Some(())
 }
 
+/// The metavariables that every match of `rule` at a node compares with a named node of
+/// that node's subtree: a pattern's `$A` captures, what a `has` compares, those of any rule of an
+/// `all` and those of every rule of an `any`. (A relation looking up or sideways, a
+/// `not` or a `regex` compares nothing below.)
+pub(crate) fn compared_below(rule: &Rule, utils: &[Rule], depth: u32) -> Vec<std::sync::Arc<str>> {
+    if depth > 64 {
+        return Vec::new();
+    }
+    let sub = |r: &Rule| compared_below(r, utils, depth + 1);
+    match rule {
+        Rule::Pattern(p) => p.named_captures(),
+        Rule::Has(rel) => sub(&rel.rule),
+        Rule::All(rules) => rules.iter().flat_map(sub).collect(),
+        Rule::Any(rules) => {
+            let mut choices = rules.iter().map(sub);
+            let first = choices.next().unwrap_or_default();
+            choices.fold(first, |acc, names| {
+                acc.into_iter().filter(|n| names.contains(n)).collect()
+            })
+        }
+        Rule::Matches(i) => utils.get(*i).map(sub).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// Whether `rule`'s answer at a node depends on the node alone: it captures no
 /// metavariable, directly or through utils. `None` from a util loop counts as no.
 pub(crate) fn env_free(rule: &Rule, utils: &[Rule], depth: u32) -> bool {
@@ -296,29 +497,99 @@ function outer(a) {
 }
 class C { m() { return () => () => eval("deep"); } n() { debugger; } }
 function helper(x) { return outer(x) + helper(x) + console.log(x) + other(x - 1); }
+const p = { ...o, q: 1, r: { q: 2 }, "s": 3, s: 4, q: 5 };
 "#;
 
     /// Every node, in pre-order and then in reverse: the memoised search must answer as
     /// the plain one does, whatever order fills the tables.
     #[test]
     fn memoised_searches_agree_with_plain_ones() {
+        // (rule, memoised by node or by bound texts, searched through the text index)
         let rules = [
-            "rule:\n  kind: call_expression\n  inside:\n    kind: function_declaration\n    stopBy: end\n",
-            "rule:\n  kind: object\n  has:\n    pattern: eval($$$)\n    stopBy: end\n",
-            "rule:\n  kind: statement_block\n  has:\n    kind: debugger_statement\n    stopBy: end\n",
-            "rule:\n  kind: pair\n  follows:\n    kind: pair\n    has: { kind: call_expression, stopBy: end }\n    stopBy: end\n",
-            "rule:\n  kind: pair\n  precedes:\n    regex: '^x'\n    stopBy: end\n",
-            "rule:\n  any:\n    - kind: arrow_function\n    - kind: method_definition\n  inside:\n    stopBy: end\n    kind: class_declaration\n  has:\n    stopBy: end\n    has: { stopBy: end, kind: string }\n",
+            (
+                "rule:\n  kind: call_expression\n  inside:\n    kind: function_declaration\n    stopBy: end\n",
+                true,
+                false,
+            ),
+            (
+                "rule:\n  kind: object\n  has:\n    pattern: eval($$$)\n    stopBy: end\n",
+                true,
+                false,
+            ),
+            (
+                "rule:\n  kind: statement_block\n  has:\n    kind: debugger_statement\n    stopBy: end\n",
+                true,
+                false,
+            ),
+            (
+                "rule:\n  kind: pair\n  follows:\n    kind: pair\n    has: { kind: call_expression, stopBy: end }\n    stopBy: end\n",
+                true,
+                false,
+            ),
+            (
+                "rule:\n  kind: pair\n  precedes:\n    regex: '^x'\n    stopBy: end\n",
+                true,
+                false,
+            ),
+            (
+                "rule:\n  any:\n    - kind: arrow_function\n    - kind: method_definition\n  inside:\n    stopBy: end\n    kind: class_declaration\n  has:\n    stopBy: end\n    has: { stopBy: end, kind: string }\n",
+                true,
+                false,
+            ),
             // Calls of functions the file declares: the search reads $F (bound to a leaf,
             // or to `console.log`, which is not one and is searched plainly).
-            "rule:\n  kind: call_expression\n  all:\n    - has: { field: function, pattern: $F }\n    - inside:\n        stopBy: end\n        kind: program\n        has:\n          stopBy: end\n          kind: function_declaration\n          has: { field: name, pattern: $F }\n",
+            (
+                "rule:\n  kind: call_expression\n  all:\n    - has: { field: function, pattern: $F }\n    - inside:\n        stopBy: end\n        kind: program\n        has:\n          stopBy: end\n          kind: function_declaration\n          has: { field: name, pattern: $F }\n",
+                true,
+                true,
+            ),
             // The same through a util and with a second read metavariable.
-            "utils:\n  declares:\n    kind: function_declaration\n    all:\n      - has: { field: name, pattern: $F }\n      - has: { field: parameters, has: { pattern: $P } }\nrule:\n  kind: call_expression\n  all:\n    - has: { field: function, pattern: $F }\n    - has: { field: arguments, has: { pattern: $P } }\n    - inside: { stopBy: end, kind: program, has: { stopBy: end, matches: declares } }\n",
+            (
+                "utils:\n  declares:\n    kind: function_declaration\n    all:\n      - has: { field: name, pattern: $F }\n      - has: { field: parameters, has: { pattern: $P } }\nrule:\n  kind: call_expression\n  all:\n    - has: { field: function, pattern: $F }\n    - has: { field: arguments, has: { pattern: $P } }\n    - inside: { stopBy: end, kind: program, has: { stopBy: end, matches: declares } }\n",
+                true,
+                true,
+            ),
+            // Repeated keys, either way: the sibling searches read $K, bound to a leaf
+            // (`s` and `"s"` differ in text, `q` in a nested object is no sibling).
+            (
+                "rule:\n  kind: pair\n  has: { field: key, pattern: $K }\n  follows:\n    stopBy: end\n    kind: pair\n    has: { field: key, pattern: $K }\n",
+                false,
+                true,
+            ),
+            (
+                "rule:\n  kind: pair\n  has: { field: key, pattern: $K }\n  precedes:\n    stopBy: end\n    has: { field: key, pattern: $K, stopBy: end }\n",
+                false,
+                true,
+            ),
+            // Only one choice of the `any` compares $K: no node text is required.
+            (
+                "rule:\n  kind: pair\n  has: { field: key, pattern: $K }\n  follows:\n    stopBy: end\n    any:\n      - has: { field: key, pattern: $K }\n      - kind: spread_element\n",
+                false,
+                false,
+            ),
+            // $K compared under a `not`: pairs after a pair with another key.
+            (
+                "rule:\n  kind: pair\n  has: { field: key, pattern: $K }\n  follows:\n    stopBy: end\n    kind: pair\n    not: { has: { field: key, pattern: $K } }\n",
+                false,
+                false,
+            ),
+            // $$K may compare with unnamed nodes, which the index leaves out.
+            (
+                "rule:\n  kind: pair\n  has: { field: key, pattern: $$K }\n  follows:\n    stopBy: end\n    has: { field: key, pattern: $$K }\n",
+                false,
+                false,
+            ),
+            // A declaration named like the call, found from the program through the index.
+            (
+                "rule:\n  kind: call_expression\n  all:\n    - has: { field: function, pattern: $F }\n    - inside:\n        stopBy: end\n        kind: program\n        has:\n          stopBy: end\n          any:\n            - { kind: function_declaration, has: { field: name, pattern: $F } }\n            - { kind: variable_declarator, has: { field: name, pattern: $F } }\n",
+                true,
+                true,
+            ),
         ];
         let Ok(tree) = SyntaxTree::parse(Lang::JavaScript, CODE) else {
             panic!("parse")
         };
-        for (i, body) in rules.iter().enumerate() {
+        for (i, &(body, memoised, indexed)) in rules.iter().enumerate() {
             let yaml = format!("id: r{i}\nlanguage: javascript\n{body}");
             let files = vec![SourceFile {
                 rel_path: "r.yml".into(),
@@ -346,8 +617,12 @@ function helper(x) { return outer(x) + helper(x) + console.log(x) + other(x - 1)
                 .map(|n| rule.matches(&plain, n, &mut Env::new()))
                 .collect();
             assert!(expected.iter().any(|m| *m), "rule {i} matches nothing");
-            for reverse in [false, true] {
-                let memo = Memo::new();
+            for (reverse, index) in [(false, false), (true, false), (false, true), (true, true)] {
+                let memo = if index {
+                    Memo::indexing_at_once()
+                } else {
+                    Memo::new()
+                };
                 let cx = MatchCx::with_memo(&tree, &lr.utils, &memo);
                 let mut order: Vec<NodeId> = (0..tree.len() as NodeId).collect();
                 if reverse {
@@ -357,14 +632,24 @@ function helper(x) { return outer(x) + helper(x) + console.log(x) + other(x - 1)
                     assert_eq!(
                         rule.matches(&cx, n, &mut Env::new()),
                         expected[n as usize],
-                        "rule {i}, node {n} ({}), reverse {reverse}",
+                        "rule {i}, node {n} ({}), reverse {reverse}, index {index}",
                         tree.kind_name(n)
                     );
                 }
-                assert!(
-                    !memo.tables.borrow().is_empty() || !memo.bound.borrow().is_empty(),
-                    "rule {i} was not memoised"
-                );
+                if !index {
+                    assert_eq!(
+                        !memo.tables.borrow().is_empty() || !memo.bound.borrow().is_empty(),
+                        memoised,
+                        "rule {i} memoised"
+                    );
+                }
+                if index {
+                    assert_eq!(
+                        memo.text_index.get().is_some(),
+                        indexed,
+                        "rule {i} searched through the index"
+                    );
+                }
             }
         }
     }

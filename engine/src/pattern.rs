@@ -240,6 +240,21 @@ impl Pattern {
         out
     }
 
+    /// The names of the metavariables the pattern captures as single named nodes (`$A`,
+    /// not `$$A`): every match binds or compares them with a named node it covers.
+    pub fn named_captures(&self) -> Vec<Arc<str>> {
+        let mut out = Vec::new();
+        let mut stack = vec![&self.root];
+        while let Some(n) = stack.pop() {
+            match n {
+                PNode::MetaVar(MetaVar::Capture(name, true)) => out.push(name.clone()),
+                PNode::Internal { children, .. } => stack.extend(children.iter()),
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Whether the pattern captures a run of nodes (`$$$ARGS`).
     pub fn has_multi_capture(&self) -> bool {
         let mut stack = vec![&self.root];
