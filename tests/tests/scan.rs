@@ -170,6 +170,33 @@ fn binary_files_are_skipped_and_bad_utf8_is_listed() {
     assert_eq!(report["errors"][0]["code"], "not_utf8");
 }
 
+/// A file over 16 MiB is listed under `errors` without being read whole; the other files
+/// still get their findings.
+#[test]
+fn files_over_the_size_limit_are_listed_and_the_rest_scanned() {
+    let dir = temp_dir();
+    write_files(dir.path(), &[("rules.yml", RULES), ("ok.js", "eval(y);\n")]);
+    // Sparse: one byte over the limit without writing 16 MiB.
+    let huge = std::fs::File::create(dir.path().join("huge.js"))
+        .and_then(|f| f.set_len(16 * 1024 * 1024 + 1));
+    assert!(huge.is_ok(), "{huge:?}");
+    let out = run_in(
+        dir.path(),
+        &["scan", "--rules", "rules.yml", "--format", "json", "."],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(findings_of(&report).len(), 1);
+    assert_eq!(report["findings"][0]["path"], "ok.js");
+    assert_eq!(report["errors"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report["errors"][0]["path"], "huge.js");
+    assert_eq!(report["errors"][0]["code"], "too_large");
+    assert_eq!(
+        report["errors"][0]["message"],
+        "16777217 bytes is over the limit of 16777216"
+    );
+}
+
 #[test]
 fn sarif_output() {
     let dir = project();

@@ -1,7 +1,7 @@
 //! `volatile scan`: walk, analyse in parallel, report.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -521,18 +521,29 @@ fn read_target(target: &mut Target) -> Result<Option<String>, FileError> {
     let bytes = match target.content.take() {
         Some(bytes) => bytes,
         None => {
-            match std::fs::metadata(&target.path) {
-                Ok(m) if m.len() > MAX_FILE_BYTES => {
-                    return Err(error(
-                        FileErrorCode::TooLarge,
-                        format!("{} bytes is over the limit of {MAX_FILE_BYTES}", m.len()),
-                    ));
-                }
-                Ok(_) => {}
-                Err(e) => return Err(error(FileErrorCode::Unreadable, e.kind().to_string())),
+            // One open, its size from the descriptor (no second path lookup), and never
+            // more than the limit read, should the file grow in between.
+            let unreadable =
+                |e: std::io::Error| error(FileErrorCode::Unreadable, e.kind().to_string());
+            let file = std::fs::File::open(&target.path).map_err(unreadable)?;
+            let len = file.metadata().map_err(unreadable)?.len();
+            let too_large = |size: String| {
+                error(
+                    FileErrorCode::TooLarge,
+                    format!("{size} bytes is over the limit of {MAX_FILE_BYTES}"),
+                )
+            };
+            if len > MAX_FILE_BYTES {
+                return Err(too_large(len.to_string()));
             }
-            std::fs::read(&target.path)
-                .map_err(|e| error(FileErrorCode::Unreadable, e.kind().to_string()))?
+            let mut bytes = Vec::with_capacity(len as usize);
+            file.take(MAX_FILE_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(unreadable)?;
+            if bytes.len() as u64 > MAX_FILE_BYTES {
+                return Err(too_large(format!("more than {MAX_FILE_BYTES}")));
+            }
+            bytes
         }
     };
     if bytes.iter().take(8192).any(|&b| b == 0) {
