@@ -51,26 +51,19 @@ impl<'s> LineIndex<'s> {
         let bytes = source.as_bytes();
         let mut line_starts = vec![first];
         let mut ascii = Vec::new();
-        let mut line_ascii = true;
-        let mut i = first;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\n' => {
-                    ascii.push(line_ascii);
-                    line_ascii = true;
-                    line_starts.push(i + 1);
-                }
-                b'\r' if bytes.get(i + 1) != Some(&b'\n') => {
-                    ascii.push(line_ascii);
-                    line_ascii = true;
-                    line_starts.push(i + 1);
-                }
-                b'\r' => {}
-                byte => line_ascii &= byte.is_ascii(),
+        let mut start = first;
+        // Line endings found a vector at a time; each line's ASCII check is one more.
+        for at in memchr::memchr2_iter(b'\n', b'\r', bytes.get(first..).unwrap_or_default()) {
+            let at = first + at;
+            // `\r\n` ends its line at the `\n`.
+            if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+                continue;
             }
-            i += 1;
+            ascii.push(bytes[start..at].is_ascii());
+            start = at + 1;
+            line_starts.push(start);
         }
-        ascii.push(line_ascii);
+        ascii.push(bytes[start..].is_ascii());
         LineIndex {
             source,
             line_starts,
@@ -345,6 +338,52 @@ mod tests {
                 (line - 1, last.chars().count()),
                 "byte {byte}"
             );
+        }
+    }
+
+    /// The byte-at-a-time definition the vectorised scan must agree with: a line ends at
+    /// `\n` or at a `\r` not followed by `\n`; a line is ASCII if its bytes are.
+    fn lines_by_bytes(source: &str) -> (Vec<usize>, Vec<bool>) {
+        let first = if source.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let bytes = source.as_bytes();
+        let (mut starts, mut ascii, mut line_ascii) = (vec![first], Vec::new(), true);
+        for i in first..bytes.len() {
+            match bytes[i] {
+                b'\n' => {
+                    ascii.push(line_ascii);
+                    line_ascii = true;
+                    starts.push(i + 1);
+                }
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => {
+                    ascii.push(line_ascii);
+                    line_ascii = true;
+                    starts.push(i + 1);
+                }
+                byte => line_ascii &= byte.is_ascii(),
+            }
+        }
+        ascii.push(line_ascii);
+        (starts, ascii)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn line_starts_agree_with_a_byte_at_a_time_scan(
+            bom in proptest::bool::ANY,
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "xyz", "\n", "\r", "\r\n", "é", "😀", "\t", "\u{feff}"]),
+                0..64,
+            ),
+        ) {
+            let source = format!("{}{}", if bom { BOM } else { "" }, pieces.concat());
+            let index = LineIndex::new(&source);
+            let (starts, ascii) = lines_by_bytes(&source);
+            proptest::prop_assert_eq!(&index.line_starts, &starts);
+            proptest::prop_assert_eq!(&index.ascii, &ascii);
         }
     }
 }
