@@ -21,7 +21,7 @@ use crate::memo::Memo;
 use crate::metavar::Env;
 use crate::playbook::Playbook;
 use crate::position::{LineIndex, strip_bom};
-use crate::prefilter::{Prefilter, local_requirement, requirement};
+use crate::prefilter::{Prefilter, RegexClauses, local_requirement, requirement};
 use crate::transform::{apply_transforms, constraints_hold};
 use crate::tree::{NodeId, ParseError, SyntaxTree, parse_ts};
 
@@ -155,16 +155,17 @@ impl RuleSet {
                 }
             }
         }
+        let regexes = RegexClauses::new();
         for (lang, lr) in langs.iter_mut() {
             let requirements: Vec<_> = lr
                 .rules
                 .iter()
-                .map(|r| requirement(r.lang_rule()))
+                .map(|r| requirement(r.lang_rule(), &regexes))
                 .collect();
             let locals: Vec<_> = lr
                 .rules
                 .iter()
-                .map(|r| local_requirement(r.lang_rule()))
+                .map(|r| local_requirement(r.lang_rule(), &regexes))
                 .collect();
             let prefilter = Prefilter::new(&requirements, &locals);
             let count = LangInfo::of(*lang).kind_count();

@@ -5,6 +5,7 @@
 //! util, utils must not refer to each other in a cycle that never moves in the tree, and
 //! the rule must be able to match at least one node kind.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -220,8 +221,11 @@ pub fn compile_rule(
     }
     let mut per_lang = Vec::with_capacity(languages.len());
     let mut warnings = Vec::new();
+    let regexes = Regexes::default();
     for &lang in &languages {
-        per_lang.push(compile_for_lang(&spec, lang, globals, &mut warnings).map_err(with_id)?);
+        per_lang.push(
+            compile_for_lang(&spec, lang, globals, &regexes, &mut warnings).map_err(with_id)?,
+        );
     }
     warnings.dedup();
     let severity = match spec.severity.unwrap_or(SeveritySpec::Hint) {
@@ -255,10 +259,16 @@ fn compile_for_lang(
     spec: &RuleFileSpec,
     lang: Lang,
     globals: &GlobalUtils,
+    regexes: &Regexes,
     warnings: &mut Vec<(KeyPath, String)>,
 ) -> Result<LangRule, RuleError> {
     let empty = IndexMap::new();
-    let mut cx = RuleCompiler::new(lang, spec.utils.as_ref().unwrap_or(&empty), globals);
+    let mut cx = RuleCompiler::new(
+        lang,
+        spec.utils.as_ref().unwrap_or(&empty),
+        globals,
+        regexes,
+    );
     let finder = match (&spec.rule, &spec.query) {
         (Some(rule), _) => Finder::Rule(cx.rule(rule, &KeyPath::root().key("rule"), false)?),
         (None, Some(query)) => Finder::Query(QueryRule::new(query, lang)?),
@@ -345,11 +355,28 @@ impl UtilKey {
 }
 
 /// Compiles rule objects of one language, resolving `matches` to util indices.
+/// The regexes of one rule file, compiled once: a rule for several languages has the
+/// same regexes in each (a compiled `Regex` is shared by cloning).
+#[derive(Default)]
+pub(crate) struct Regexes(RefCell<HashMap<String, Regex>>);
+
+impl Regexes {
+    fn compile(&self, pattern: &str) -> Result<Regex, regex::Error> {
+        if let Some(re) = self.0.borrow().get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = Regex::new(pattern)?;
+        self.0.borrow_mut().insert(pattern.to_owned(), re.clone());
+        Ok(re)
+    }
+}
+
 pub(crate) struct RuleCompiler<'a> {
     lang: Lang,
     info: &'static LangInfo,
     locals: &'a IndexMap<String, RuleSpec>,
     globals: &'a GlobalUtils,
+    regexes: &'a Regexes,
     index: HashMap<UtilKey, usize>,
     compiled: Vec<Option<Rule>>,
     /// For each util: the utils it reaches without moving in the tree.
@@ -365,12 +392,14 @@ impl<'a> RuleCompiler<'a> {
         lang: Lang,
         locals: &'a IndexMap<String, RuleSpec>,
         globals: &'a GlobalUtils,
+        regexes: &'a Regexes,
     ) -> Self {
         RuleCompiler {
             lang,
             info: LangInfo::of(lang),
             locals,
             globals,
+            regexes,
             index: HashMap::new(),
             compiled: Vec::new(),
             direct: Vec::new(),
@@ -389,7 +418,7 @@ impl<'a> RuleCompiler<'a> {
     where
         'a: 'b,
     {
-        RuleCompiler::new(self.lang, locals, self.globals)
+        RuleCompiler::new(self.lang, locals, self.globals, self.regexes)
     }
 
     /// The util table, after checking for cycles.
@@ -569,7 +598,9 @@ impl<'a> RuleCompiler<'a> {
             rules.push(Rule::Kind(self.kind(kind, &path.key("kind"))?));
         }
         if let Some(regex) = &spec.regex {
-            let re = Regex::new(regex)
+            let re = self
+                .regexes
+                .compile(regex)
                 .map_err(|e| RuleError::at(&path.key("regex"), ErrorKind::Regex(e.to_string())))?;
             rules.push(Rule::Regex(re));
         }

@@ -17,6 +17,7 @@
 //! queries' predicates on optional captures, `signature` strictness, case-insensitive regexes with too many variants)
 //! contributes no requirement, so the rule simply runs.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -56,9 +57,36 @@ impl Requirement {
     }
 }
 
+/// What each regex requires of the text, remembered by its source: the rules of a
+/// playbook ask the same regexes once per language and scope, and extracting a
+/// case-insensitive regex's literals is most of deriving a playbook's requirements.
+#[derive(Default)]
+pub struct RegexClauses {
+    known: RefCell<HashMap<Box<str>, Option<Clause>>>,
+}
+
+/// Literals of which at least one must occur.
+type Clause = Vec<Box<str>>;
+
+impl RegexClauses {
+    /// An empty memory.
+    pub fn new() -> RegexClauses {
+        RegexClauses::default()
+    }
+
+    fn of(&self, regex: &str) -> Option<Clause> {
+        if let Some(known) = self.known.borrow().get(regex) {
+            return known.clone();
+        }
+        let clause = regex_clause(regex);
+        self.known.borrow_mut().insert(regex.into(), clause.clone());
+        clause
+    }
+}
+
 /// A rule's requirement: what its finder and its constraints imply of the file's text.
-pub fn requirement(rule: &LangRule) -> Requirement {
-    requirement_in(rule, Scope::File)
+pub fn requirement(rule: &LangRule, regexes: &RegexClauses) -> Requirement {
+    requirement_in(rule, Scope::File, regexes)
 }
 
 /// What the text of every node the rule matches must contain: what its own patterns and
@@ -68,8 +96,8 @@ pub fn requirement(rule: &LangRule) -> Requirement {
 /// the nodes to try are the ancestors of the literals' occurrences. For a raw query, what
 /// the root node of the pattern every match matches must contain (its captures lie
 /// within it).
-pub fn local_requirement(rule: &LangRule) -> Requirement {
-    requirement_in(rule, Scope::Node)
+pub fn local_requirement(rule: &LangRule, regexes: &RegexClauses) -> Requirement {
+    requirement_in(rule, Scope::Node, regexes)
 }
 
 /// Where the derived literals must occur.
@@ -81,16 +109,21 @@ enum Scope {
     Node,
 }
 
-fn requirement_in(rule: &LangRule, scope: Scope) -> Requirement {
+fn requirement_in(rule: &LangRule, scope: Scope, regexes: &RegexClauses) -> Requirement {
     let root = match &rule.finder {
         Finder::Rule(root) => root,
-        Finder::Query(query) => return query_requirement(query),
+        Finder::Query(query) => return query_requirement(query, regexes),
     };
-    let derived = derive(root, &rule.utils, scope, 0);
+    let cx = Derive {
+        utils: &rule.utils,
+        scope,
+        regexes,
+    };
+    let derived = cx.derive(root, 0);
     let mut clauses = derived.clauses;
     for (name, constraint) in &rule.constraints {
         if derived.bound.contains(name) {
-            clauses.extend(derive(constraint, &rule.utils, scope, 0).clauses);
+            clauses.extend(cx.derive(constraint, 0).clauses);
         }
     }
     let mut clauses: Vec<Vec<Box<str>>> = clauses
@@ -107,13 +140,13 @@ fn requirement_in(rule: &LangRule, scope: Scope) -> Requirement {
 /// patterns joined (a match is a match of one pattern). A pattern without a usable need
 /// makes the query require nothing. The literals lie within the pattern's root node, so
 /// the requirement serves both scopes.
-fn query_requirement(query: &QueryRule) -> Requirement {
+fn query_requirement(query: &QueryRule, regexes: &RegexClauses) -> Requirement {
     let mut clause: Vec<Box<str>> = Vec::new();
     for needs in query.text_needs() {
         let clauses = needs
             .iter()
             .filter_map(|need| match need {
-                TextNeed::Regex(regex) => regex_clause(regex),
+                TextNeed::Regex(regex) => regexes.of(regex),
                 TextNeed::OneOf(texts) => Some(texts.iter().map(|t| t.as_str().into()).collect()),
             })
             .collect();
@@ -148,55 +181,64 @@ struct Derived {
     bound: HashSet<Arc<str>>,
 }
 
-fn derive(rule: &Rule, utils: &[Rule], scope: Scope, depth: u32) -> Derived {
-    if depth > MAX_DEPTH {
-        return Derived::default();
-    }
-    match rule {
-        Rule::Pattern(p) => Derived {
-            clauses: p.literals().into_iter().map(|l| vec![l.into()]).collect(),
-            bound: p.surely_bound().into_iter().collect(),
-        },
-        Rule::Regex(re) => Derived {
-            clauses: regex_clause(re.as_str()).into_iter().collect(),
-            bound: HashSet::new(),
-        },
-        // A descendant lies within the node; every related node lies in the same file.
-        Rule::Has(rel) => derive(&rel.rule, utils, scope, depth + 1),
-        Rule::Inside(rel) | Rule::Precedes(rel) | Rule::Follows(rel) => match scope {
-            Scope::File => derive(&rel.rule, utils, scope, depth + 1),
-            Scope::Node => Derived::default(),
-        },
-        Rule::All(rules) => {
-            let mut out = Derived::default();
-            for r in rules {
-                let d = derive(r, utils, scope, depth + 1);
-                out.clauses.extend(d.clauses);
-                out.bound.extend(d.bound);
-            }
-            out
+/// What deriving a rule's requirement needs besides the rule.
+struct Derive<'a> {
+    utils: &'a [Rule],
+    scope: Scope,
+    regexes: &'a RegexClauses,
+}
+
+impl Derive<'_> {
+    fn derive(&self, rule: &Rule, depth: u32) -> Derived {
+        if depth > MAX_DEPTH {
+            return Derived::default();
         }
-        Rule::Any(rules) => {
-            let mut alternatives = Vec::with_capacity(rules.len());
-            let mut bound: Option<HashSet<Arc<str>>> = None;
-            for r in rules {
-                let d = derive(r, utils, scope, depth + 1);
-                bound = Some(match bound {
-                    None => d.bound,
-                    Some(b) => b.intersection(&d.bound).cloned().collect(),
-                });
-                alternatives.push(d.clauses);
+        match rule {
+            Rule::Pattern(p) => Derived {
+                clauses: p.literals().into_iter().map(|l| vec![l.into()]).collect(),
+                bound: p.surely_bound().into_iter().collect(),
+            },
+            Rule::Regex(re) => Derived {
+                clauses: self.regexes.of(re.as_str()).into_iter().collect(),
+                bound: HashSet::new(),
+            },
+            // A descendant lies within the node; every related node lies in the same file.
+            Rule::Has(rel) => self.derive(&rel.rule, depth + 1),
+            Rule::Inside(rel) | Rule::Precedes(rel) | Rule::Follows(rel) => match self.scope {
+                Scope::File => self.derive(&rel.rule, depth + 1),
+                Scope::Node => Derived::default(),
+            },
+            Rule::All(rules) => {
+                let mut out = Derived::default();
+                for r in rules {
+                    let d = self.derive(r, depth + 1);
+                    out.clauses.extend(d.clauses);
+                    out.bound.extend(d.bound);
+                }
+                out
             }
-            Derived {
-                clauses: any_clauses(alternatives),
-                bound: bound.unwrap_or_default(),
+            Rule::Any(rules) => {
+                let mut alternatives = Vec::with_capacity(rules.len());
+                let mut bound: Option<HashSet<Arc<str>>> = None;
+                for r in rules {
+                    let d = self.derive(r, depth + 1);
+                    bound = Some(match bound {
+                        None => d.bound,
+                        Some(b) => b.intersection(&d.bound).cloned().collect(),
+                    });
+                    alternatives.push(d.clauses);
+                }
+                Derived {
+                    clauses: any_clauses(alternatives),
+                    bound: bound.unwrap_or_default(),
+                }
             }
+            Rule::Matches(i) => match self.utils.get(*i) {
+                Some(util) => self.derive(util, depth + 1),
+                None => Derived::default(),
+            },
+            Rule::Kind(_) | Rule::NthChild(_) | Rule::Range(_) | Rule::Not(_) => Derived::default(),
         }
-        Rule::Matches(i) => match utils.get(*i) {
-            Some(util) => derive(util, utils, scope, depth + 1),
-            None => Derived::default(),
-        },
-        Rule::Kind(_) | Rule::NthChild(_) | Rule::Range(_) | Rule::Not(_) => Derived::default(),
     }
 }
 
@@ -575,7 +617,7 @@ mod tests {
         let Some(lr) = rule.per_lang.first() else {
             panic!("no language")
         };
-        requirement(lr)
+        requirement(lr, &super::RegexClauses::new())
             .clauses
             .into_iter()
             .map(|c| c.into_iter().map(String::from).collect())
@@ -587,6 +629,39 @@ mod tests {
             .iter()
             .map(|c| c.iter().map(|s| s.to_string()).collect())
             .collect()
+    }
+
+    /// A rule for two languages asks the same regex twice per scope: the shared memory
+    /// answers as fresh derivations do, and holds the regex once.
+    #[test]
+    fn regex_clauses_are_remembered_across_languages_and_scopes() {
+        let files = vec![SourceFile {
+            rel_path: "rule.yml".into(),
+            display: "rule.yml".into(),
+            text: "id: a\nlanguages: [typescript, javascript]\nrule:\n  kind: identifier\n  regex: ^(apiKey|secretToken)$\n".into(),
+        }];
+        let outcome = match playbook_from_files("test", files) {
+            Ok(o) => o,
+            Err(e) => panic!("load: {e}"),
+        };
+        let Some(rule) = outcome.playbook.rules.first() else {
+            panic!("no rule")
+        };
+        assert_eq!(rule.per_lang.len(), 2);
+        let shared = RegexClauses::new();
+        for lr in &rule.per_lang {
+            let fresh = (
+                requirement(lr, &RegexClauses::new()),
+                local_requirement(lr, &RegexClauses::new()),
+            );
+            let remembered = (requirement(lr, &shared), local_requirement(lr, &shared));
+            assert_eq!(remembered, fresh);
+            assert_eq!(
+                fresh.0.clauses,
+                vec![vec![Box::from("apiKey"), Box::from("secretToken")]]
+            );
+        }
+        assert_eq!(shared.known.borrow().len(), 1);
     }
 
     #[test]
