@@ -598,7 +598,8 @@ mod tests {
     use super::*;
     use crate::playbook::{SourceFile, playbook_from_files};
 
-    fn req(yaml: &str) -> Vec<Vec<String>> {
+    /// The one rule of a rule file, compiled.
+    fn compiled(yaml: &str) -> Arc<crate::compile::CompiledRule> {
         let files = vec![SourceFile {
             rel_path: "rule.yml".into(),
             display: "rule.yml".into(),
@@ -611,9 +612,14 @@ mod tests {
         if let Some(e) = outcome.errors.first() {
             panic!("compile: {e}");
         }
-        let Some(rule) = outcome.playbook.rules.first() else {
-            panic!("no rule")
-        };
+        match outcome.playbook.rules.first() {
+            Some(rule) => rule.clone(),
+            None => panic!("no rule"),
+        }
+    }
+
+    fn req(yaml: &str) -> Vec<Vec<String>> {
+        let rule = compiled(yaml);
         let Some(lr) = rule.per_lang.first() else {
             panic!("no language")
         };
@@ -635,18 +641,9 @@ mod tests {
     /// answers as fresh derivations do, and holds the regex once.
     #[test]
     fn regex_clauses_are_remembered_across_languages_and_scopes() {
-        let files = vec![SourceFile {
-            rel_path: "rule.yml".into(),
-            display: "rule.yml".into(),
-            text: "id: a\nlanguages: [typescript, javascript]\nrule:\n  kind: identifier\n  regex: ^(apiKey|secretToken)$\n".into(),
-        }];
-        let outcome = match playbook_from_files("test", files) {
-            Ok(o) => o,
-            Err(e) => panic!("load: {e}"),
-        };
-        let Some(rule) = outcome.playbook.rules.first() else {
-            panic!("no rule")
-        };
+        let rule = compiled(
+            "id: a\nlanguages: [typescript, javascript]\nrule:\n  kind: identifier\n  regex: ^(apiKey|secretToken)$\n",
+        );
         assert_eq!(rule.per_lang.len(), 2);
         let shared = RegexClauses::new();
         for lr in &rule.per_lang {
