@@ -2,7 +2,8 @@
 //! `tree-sitter` is tree-sitter's parse alone, `copy` the one-pass flat copy of its tree
 //! (`copy-cursor` the same copy by a `TreeCursor` walk, what it replaced), `parse` both,
 //! and `analyze` the whole per-file analysis with the example playbooks (parse + match),
-//! so `analyze - parse` is the cost of matching.
+//! so `analyze - parse` is the cost of matching. `<lang>-large/copy` is the copy of an
+//! 8 MiB file's tree, far larger than the caches, as a corpus's bundled files are.
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
@@ -14,6 +15,7 @@ use volatile_engine::tree::{SyntaxTree, parse_ts};
 use volatile_grammars::Lang;
 
 const FILE_BYTES: usize = 64 * 1024;
+const LARGE_FILE_BYTES: usize = 8 * 1024 * 1024;
 
 fn bench(c: &mut Criterion) {
     let set = example_rule_set();
@@ -55,6 +57,21 @@ fn bench(c: &mut Criterion) {
                 .findings
                 .len()
             })
+        });
+        group.finish();
+    }
+    // A file whose tree (about 100 bytes a node) is far larger than the caches, as the
+    // bundled sources of a corpus are: the copy is bound by reading tree-sitter's subtrees.
+    for lang in [Lang::TypeScript, Lang::Python, Lang::Java] {
+        let source = sample_source(lang, LARGE_FILE_BYTES);
+        let Ok(tree) = parse_ts(lang, &source, None) else {
+            panic!("{lang:?}: the large sample does not parse")
+        };
+        let mut group = c.benchmark_group(format!("{}-large", lang.name()));
+        group.throughput(Throughput::Bytes(source.len() as u64));
+        group.sample_size(10);
+        group.bench_function("copy", |b| {
+            b.iter(|| SyntaxTree::from_ts(lang, &source, black_box(&tree)).len())
         });
         group.finish();
     }
