@@ -403,10 +403,19 @@ uint32_t volatile_flatten(
 // hand them back to the system. Afterwards the tree has an empty root: only deleting it
 // remains. Returns the number of nodes, or 0 when the room or memory ran out (the tree is
 // freed all the same).
+//
+// `collect` gets the nodes whose kind is marked in `wanted` as `volatile_flatten` hands
+// them, in pre-order, each while its subtree is still whole: the walk frees a subtree only
+// after it has copied the nodes below it. A node is usable only during the call (and only
+// downwards: its earlier siblings may be gone already).
 uint32_t volatile_flatten_consuming(
   TSTree *tree,
   VolatileNode *out,
   uint32_t capacity,
+  const uint8_t *wanted,
+  uint32_t wanted_len,
+  VolatileCollect collect,
+  void *collect_context,
   void (*release_memory)(void)
 ) {
   // Each hand-back costs a pass over the C allocator's free memory, so a tree gets a few
@@ -421,7 +430,9 @@ uint32_t volatile_flatten_consuming(
     .release_every = half_copy > VOLATILE_RELEASE_EVERY_MIN ? half_copy : VOLATILE_RELEASE_EVERY_MIN,
     .release_memory = release_memory,
   };
-  uint32_t count = flatten(tree, out, capacity, NULL, 0, NULL, NULL, &consumer);
+  uint32_t count = flatten(
+    tree, out, capacity, wanted, wanted_len, collect, collect_context, &consumer
+  );
   ts_subtree_pool_delete(&consumer.pool);
   Subtree empty = {0};
   empty.data.is_inline = true;

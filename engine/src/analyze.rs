@@ -482,6 +482,57 @@ fn covers_one(places: &[(u32, u32)], start: usize, end: usize) -> bool {
         .any(|&(_, e)| e as usize <= end)
 }
 
+/// The raw queries of a file whose matches start at nodes of known kinds, run at each such
+/// node as the copy of the tree hands it over.
+struct RootQueries<'r> {
+    text: &'r str,
+    offset: usize,
+    /// Whether each query's time is measured (for [`AnalyzeOptions::time_rules`]).
+    timed: bool,
+    /// The time spent in [`RootQueries::visit`].
+    time: Duration,
+    queries: Vec<RootQuery<'r>>,
+}
+
+/// One query of [`RootQueries`].
+struct RootQuery<'r> {
+    /// Its index into the language's rules.
+    rule: u32,
+    /// The kinds of the nodes where its matches start.
+    kinds: &'r [u16],
+    /// When it is anchored: the byte ranges one of which its root nodes must cover.
+    places: Option<&'r [(u32, u32)]>,
+    run: crate::query::AtRoots<'r>,
+    time: Duration,
+}
+
+impl RootQueries<'_> {
+    /// Runs at `node` each query whose matches can start there.
+    fn visit(&mut self, node: tree_sitter::Node<'_>) {
+        let start = Instant::now();
+        let kind = node.kind_id();
+        for q in &mut self.queries {
+            if !q.kinds.contains(&kind)
+                || q.places.is_some_and(|places| {
+                    !covers_one(
+                        places,
+                        node.start_byte() + self.offset,
+                        node.end_byte() + self.offset,
+                    )
+                })
+            {
+                continue;
+            }
+            let started = self.timed.then(Instant::now);
+            q.run.run(node, self.text);
+            if let Some(started) = started {
+                q.time += started.elapsed();
+            }
+        }
+        self.time += start.elapsed();
+    }
+}
+
 /// A tree-sitter tree: parsed here and dropped as soon as it is flattened, or the caller's.
 enum TsTree<'t> {
     Owned(tree_sitter::Tree),
@@ -584,79 +635,103 @@ fn match_tree(
     let mut times = options
         .time_rules
         .then(|| vec![Duration::ZERO; rules.rules.len()]);
-    let run_queries = rules.queries.iter().any(|&i| applies[i as usize]);
-    // tree-sitter's tree is kept when raw queries run on it after the copy, or is the
-    // caller's; otherwise nothing needs it after the copy, which frees it as it goes.
+    // Raw queries run on tree-sitter's own tree. Those whose matches start at nodes of
+    // known kinds run at those nodes, which the copy hands over; the others run over the
+    // whole tree, which must then be kept until they have. When nothing needs the tree
+    // after the copy (and it is not the caller's), the copy frees it as it goes.
+    let queries: Vec<u32> = rules
+        .queries
+        .iter()
+        .copied()
+        .filter(|&i| applies[i as usize])
+        .collect();
+    let query_of = |i: u32| match &rules.rules[i as usize].lang_rule().finder {
+        Finder::Query(q) => Some(q),
+        Finder::Rule(_) => None,
+    };
+    let whole_tree_queries = queries
+        .iter()
+        .any(|&i| query_of(i).is_some_and(|q| q.root_kinds().is_none()));
+    let mut at_roots = RootQueries {
+        text,
+        offset,
+        timed: times.is_some(),
+        time: Duration::ZERO,
+        queries: queries
+            .iter()
+            .filter_map(|&i| {
+                let q = query_of(i)?;
+                Some(RootQuery {
+                    rule: i,
+                    kinds: q.root_kinds()?,
+                    places: query_anchors
+                        .iter()
+                        .find(|(q, _)| *q == i)
+                        .map(|(_, places)| places.as_slice()),
+                    run: q.at_roots(),
+                    time: Duration::ZERO,
+                })
+            })
+            .collect(),
+    };
+    let wanted: &[bool] = if at_roots.queries.is_empty() {
+        &[]
+    } else {
+        &rules.query_roots
+    };
     let (kept, to_consume) = match ts_tree {
-        TsTree::Owned(owned) if !run_queries => (None, Some(owned)),
+        TsTree::Owned(owned) if !whole_tree_queries => (None, Some(owned)),
         ts_tree => (Some(ts_tree), None),
     };
-    let mut query_roots = Vec::new();
     let tree = match (to_consume, &kept) {
         (Some(owned), _) => {
             let release = volatile_grammars::alloc::release_free_memory as extern "C" fn();
-            match SyntaxTree::from_ts_consuming(lang, text, owned, Some(release)) {
+            match SyntaxTree::from_ts_consuming_visiting(
+                lang,
+                text,
+                owned,
+                wanted,
+                &mut |node| at_roots.visit(node),
+                Some(release),
+            ) {
                 Some(tree) => tree,
                 None => return Ok(internal_error(path)),
             }
         }
-        (None, Some(ts_tree)) => SyntaxTree::from_ts_collecting(
-            lang,
-            text,
-            ts_tree,
-            if run_queries { &rules.query_roots } else { &[] },
-            &mut query_roots,
-        ),
+        (None, Some(ts_tree)) => {
+            let mut roots = Vec::new();
+            let tree = SyntaxTree::from_ts_collecting(lang, text, ts_tree, wanted, &mut roots);
+            for node in roots {
+                at_roots.visit(node);
+            }
+            tree
+        }
         (None, None) => return Ok(internal_error(path)),
     };
-    // Parsing includes the copy; raw queries count as matching.
-    let parse_time = parse_start.elapsed();
+    // Parsing includes the copy; raw queries count as matching, wherever they ran.
+    let parse_time = parse_start.elapsed().saturating_sub(at_roots.time);
     let query_start = Instant::now();
-    let query_matches: Vec<(u32, Vec<crate::query::QueryMatch>)> = rules
-        .queries
-        .iter()
-        .filter(|&&i| applies[i as usize])
-        .filter_map(|&i| match &rules.rules[i as usize].lang_rule().finder {
-            Finder::Query(q) => {
-                let start = times.is_some().then(Instant::now);
-                let matches = match q.root_kinds() {
-                    Some(kinds) => {
-                        let places = query_anchors
-                            .iter()
-                            .find(|(q, _)| *q == i)
-                            .map(|(_, places)| places.as_slice());
-                        let at: Vec<_> = query_roots
-                            .iter()
-                            .filter(|n| {
-                                kinds.contains(&n.kind_id())
-                                    && places.is_none_or(|p| {
-                                        covers_one(
-                                            p,
-                                            n.start_byte() + offset,
-                                            n.end_byte() + offset,
-                                        )
-                                    })
-                            })
-                            .copied()
-                            .collect();
-                        q.run_at(&at, text)
-                    }
-                    None => match &kept {
-                        Some(ts_tree) => q.run(ts_tree, text),
-                        None => Vec::new(),
-                    },
-                };
-                if let (Some(times), Some(start)) = (times.as_mut(), start) {
-                    times[i as usize] += start.elapsed();
-                }
-                Some((i, matches))
+    let mut query_matches: Vec<(u32, Vec<crate::query::QueryMatch>)> = Vec::new();
+    for q in at_roots.queries {
+        if let Some(times) = times.as_mut() {
+            times[q.rule as usize] += q.time;
+        }
+        query_matches.push((q.rule, q.run.matches));
+    }
+    if let Some(ts_tree) = &kept {
+        for &i in &queries {
+            let Some(q) = query_of(i).filter(|q| q.root_kinds().is_none()) else {
+                continue;
+            };
+            let start = times.is_some().then(Instant::now);
+            query_matches.push((i, q.run(ts_tree, text)));
+            if let (Some(times), Some(start)) = (times.as_mut(), start) {
+                times[i as usize] += start.elapsed();
             }
-            Finder::Rule(_) => None,
-        })
-        .collect();
-    drop(query_roots);
+        }
+    }
     drop(kept);
-    let query_time = query_start.elapsed();
+    let query_time = at_roots.time + query_start.elapsed();
 
     let match_start = Instant::now();
     let collector = Collector {

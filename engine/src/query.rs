@@ -110,8 +110,8 @@ impl QueryRule {
         &self.text_needs
     }
 
-    /// The kinds of the nodes where every match starts, if known: [`QueryRule::run_at`]
-    /// need only be called at nodes of these kinds.
+    /// The kinds of the nodes where every match starts, if known: the query need only run
+    /// at nodes of these kinds ([`QueryRule::at_roots`]).
     pub fn root_kinds(&self) -> Option<&[u16]> {
         self.root_kinds.as_deref()
     }
@@ -126,13 +126,23 @@ impl QueryRule {
 
     /// Runs the query at each of `nodes`, for matches that start at the node itself.
     pub fn run_at(&self, nodes: &[tree_sitter::Node<'_>], source: &str) -> Vec<QueryMatch> {
-        let mut out = Vec::new();
+        let mut at = self.at_roots();
+        for &node in nodes {
+            at.run(node, source);
+        }
+        at.matches
+    }
+
+    /// A runner of the query at one node after another, for matches that start at the node
+    /// itself, with one cursor for them all.
+    pub fn at_roots(&self) -> AtRoots<'_> {
         let mut cursor = tree_sitter::QueryCursor::new();
         cursor.set_max_start_depth(Some(0));
-        for &node in nodes {
-            self.collect(&mut cursor, node, source, &mut out);
+        AtRoots {
+            query: self,
+            cursor,
+            matches: Vec::new(),
         }
-        out
     }
 
     fn collect(
@@ -161,6 +171,22 @@ impl QueryRule {
                 captures,
             });
         }
+    }
+}
+
+/// [`QueryRule::at_roots`]: the query, its cursor, and the matches found so far.
+pub struct AtRoots<'q> {
+    query: &'q QueryRule,
+    cursor: tree_sitter::QueryCursor,
+    /// The matches found so far, in the order of the nodes run at.
+    pub matches: Vec<QueryMatch>,
+}
+
+impl AtRoots<'_> {
+    /// Runs the query at `node`, adding its matches that start there.
+    pub fn run(&mut self, node: tree_sitter::Node<'_>, source: &str) {
+        self.query
+            .collect(&mut self.cursor, node, source, &mut self.matches);
     }
 }
 

@@ -195,10 +195,28 @@ impl<'s> SyntaxTree<'s> {
         tree: tree_sitter::Tree,
         release_memory: Option<extern "C" fn()>,
     ) -> Option<SyntaxTree<'s>> {
+        SyntaxTree::from_ts_consuming_visiting(lang, source, tree, &[], &mut |_| {}, release_memory)
+    }
+
+    /// [`SyntaxTree::from_ts_consuming`] that hands `visit` the tree-sitter nodes whose
+    /// kind id is marked in `wanted`, in pre-order, each while its subtree is still whole:
+    /// work that needs tree-sitter's own nodes (raw queries) runs there, and the tree need
+    /// not be kept whole for it. A node can be used during the call only, and only
+    /// downwards (its earlier siblings may be freed already); the signature keeps it from
+    /// escaping. A panic in `visit` ends the copy (the tree is freed all the same) and goes
+    /// on from here.
+    pub fn from_ts_consuming_visiting(
+        lang: Lang,
+        source: &'s str,
+        tree: tree_sitter::Tree,
+        wanted: &[bool],
+        visit: &mut dyn for<'n> FnMut(tree_sitter::Node<'n>),
+        release_memory: Option<extern "C" fn()>,
+    ) -> Option<SyntaxTree<'s>> {
         let has_error = tree.root_node().has_error();
         let count = tree.root_node().descendant_count();
         let release_memory = release_memory.filter(|_| among_the_largest(count));
-        let nodes = flatten::nodes_consuming(tree, release_memory);
+        let nodes = flatten::nodes_consuming(tree, wanted, visit, release_memory);
         debug_assert!(
             nodes.is_some(),
             "the one-pass copy disagreed with tree-sitter's count"
@@ -546,6 +564,10 @@ mod flatten {
             tree: *mut TSTree,
             out: *mut NodeData,
             capacity: u32,
+            wanted: *const u8,
+            wanted_len: u32,
+            collect: Collect,
+            collect_context: *mut c_void,
             release_memory: Option<extern "C" fn()>,
         ) -> u32;
 
@@ -561,31 +583,80 @@ mod flatten {
     }
 
     /// The nodes of `tree` in pre-order, freeing the tree's subtrees as they are copied
-    /// (see `csrc/flatten.c`) and calling `release_memory` every so many bytes freed;
-    /// `None` when the copy did not give exactly tree-sitter's node count. The tree is
-    /// freed either way.
+    /// (see `csrc/flatten.c`), handing `visit` the nodes whose kind is marked in `wanted`
+    /// while their subtrees are whole, and calling `release_memory` every so many bytes
+    /// freed; `None` when the copy did not give exactly tree-sitter's node count. The tree
+    /// is freed either way. A panic in `visit` stops the visits and is resumed once the
+    /// copy has returned (it may not unwind through C).
     pub(super) fn nodes_consuming(
         tree: tree_sitter::Tree,
+        wanted: &[bool],
+        visit: &mut dyn for<'n> FnMut(tree_sitter::Node<'n>),
         release_memory: Option<extern "C" fn()>,
     ) -> Option<Vec<NodeData>> {
         let count = tree.root_node().descendant_count();
         let capacity = u32::try_from(count).ok()?;
+        let wanted_len = u32::try_from(wanted.len()).ok()?;
         let mut nodes: Vec<NodeData> = Vec::with_capacity(count);
+        let mut visitor = Visitor { visit, panic: None };
         let raw = tree.into_raw();
         // SAFETY: `raw` is the tree, owned here and used by nothing else (`into_raw`);
         // `nodes` has room for `capacity` nodes of the layout the C side writes, the first
-        // `written` initialised when it returns. The copy leaves the tree with an empty
-        // root, which `Tree::from_raw`'s drop (`ts_tree_delete`) then frees with the tree.
-        unsafe {
-            let written =
-                volatile_flatten_consuming(raw, nodes.as_mut_ptr(), capacity, release_memory);
+        // `written` initialised when it returns; `wanted` is `wanted_len` bytes of `bool`;
+        // `visit_node` gets `visitor` as its context. The copy leaves the tree with an
+        // empty root, which `Tree::from_raw`'s drop (`ts_tree_delete`) then frees with the
+        // tree.
+        let written = unsafe {
+            let written = volatile_flatten_consuming(
+                raw,
+                nodes.as_mut_ptr(),
+                capacity,
+                wanted.as_ptr().cast(),
+                wanted_len,
+                visit_node,
+                std::ptr::from_mut(&mut visitor).cast(),
+                release_memory,
+            );
             drop(tree_sitter::Tree::from_raw(raw));
-            if written as usize != count {
-                return None;
-            }
-            nodes.set_len(count);
+            written
+        };
+        if let Some(panic) = visitor.panic {
+            std::panic::resume_unwind(panic);
         }
+        if written as usize != count {
+            return None;
+        }
+        // SAFETY: the copy initialised `written` == `count` nodes.
+        unsafe { nodes.set_len(count) };
         Some(nodes)
+    }
+
+    /// What [`visit_node`] calls, and the panic that stopped it, if any.
+    struct Visitor<'v> {
+        visit: &'v mut dyn for<'n> FnMut(tree_sitter::Node<'n>),
+        panic: Option<Box<dyn std::any::Any + Send>>,
+    }
+
+    /// Hands a node to the [`Visitor`] behind `context`, catching a panic (which may not
+    /// unwind into C) for [`nodes_consuming`] to resume.
+    ///
+    /// # Safety
+    /// `context` is the `&mut Visitor` that [`nodes_consuming`] passes, and `node` a node
+    /// of the tree being copied whose subtree is whole for the duration of the call.
+    unsafe extern "C" fn visit_node(context: *mut c_void, node: TSNode) {
+        // SAFETY: the function's contract.
+        let visitor = unsafe { &mut *context.cast::<Visitor<'_>>() };
+        if visitor.panic.is_some() {
+            return;
+        }
+        // SAFETY: the node is valid for this call (the contract), and `visit` cannot keep it
+        // past the call: it must accept a node of any lifetime.
+        let node = unsafe { tree_sitter::Node::from_raw(node) };
+        let visit = &mut visitor.visit;
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (visit)(node)))
+        {
+            visitor.panic = Some(panic);
+        }
     }
 
     /// Pushes a collected node onto the `Vec<tree_sitter::Node>` behind `context`.
@@ -847,12 +918,26 @@ mod tests {
             let walked = SyntaxTree::from_ts_by_cursor(lang, src, &ts, &wanted, &mut reference);
             assert!(copied == walked, "{lang:?}: {src}");
             assert_eq!(copied.len(), walked.len());
-            // The copy that frees the tree as it goes gives the same tree.
+            // The copy that frees the tree as it goes gives the same tree, and hands over
+            // the same nodes, each with its whole subtree (which `to_sexp` walks).
             let Ok(owned) = parse_ts(lang, src, None) else {
                 panic!("parse")
             };
-            let consumed = SyntaxTree::from_ts_consuming(lang, src, owned, None);
+            let whole = |n: tree_sitter::Node<'_>| {
+                (n.kind_id(), n.byte_range(), n.start_position(), n.to_sexp())
+            };
+            let mut visited = Vec::new();
+            let consumed = SyntaxTree::from_ts_consuming_visiting(
+                lang,
+                src,
+                owned,
+                &wanted,
+                &mut |n| visited.push(whole(n)),
+                None,
+            );
             assert!(consumed.is_some_and(|c| c == walked), "{lang:?}: {src}");
+            let expected: Vec<_> = fast.iter().map(|&n| whole(n)).collect();
+            assert!(visited == expected, "{lang:?}: the visited nodes, {src}");
             assert_eq!(described(&fast), described(&reference), "{lang:?}: {src}");
             assert_eq!(fast, reference, "{lang:?}: the same tree-sitter nodes");
             // Only the marked kinds are collected.

@@ -1,6 +1,6 @@
 //! The flat copy that frees tree-sitter's tree as it goes
 //! ([`SyntaxTree::from_ts_consuming`]): every byte of the tree is freed, and a large file's
-//! two trees are never whole in memory at once.
+//! two trees are never whole in memory at once, and a visitor's panic leaks nothing.
 //!
 //! One test in its own binary: it counts the bytes of a global allocator and reads the
 //! process's peak resident memory, which other tests running beside it would disturb.
@@ -142,5 +142,42 @@ fn the_consuming_copy_frees_the_whole_tree_and_never_holds_both() {
     assert!(
         growth < flat_bytes / 2,
         "resident memory grew by {growth} B during the copy; the flat copy is {flat_bytes} B"
+    );
+
+    // A visitor's panic stops the visits, not the copy: the tree is still freed whole,
+    // and the panic goes on once the copy has returned.
+    let Ok(tree) = parse_ts(lang, &source, None) else {
+        panic!("parse")
+    };
+    let wanted = vec![true; lang.ts_language().node_kind_count()];
+    let mut visited = 0usize;
+    // The default hook would print a backtrace, whose symbol tables stay in memory.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        SyntaxTree::from_ts_consuming_visiting(
+            lang,
+            &source,
+            tree,
+            &wanted,
+            &mut |_| {
+                visited += 1;
+                if visited == 1_000 {
+                    panic!("the visitor gives up");
+                }
+            },
+            None,
+        )
+        .map(|copy| copy.len())
+    }));
+    std::panic::set_hook(hook);
+    assert!(outcome.is_err(), "the visitor's panic reaches the caller");
+    drop(outcome);
+    assert_eq!(visited, 1_000, "no visit after the panic");
+    let live = LIVE.load(Ordering::SeqCst);
+    assert!(
+        live <= before_parse + 64 * 1024,
+        "the tree is freed all the same: {} B more live than before it was parsed",
+        live.saturating_sub(before_parse)
     );
 }

@@ -427,8 +427,8 @@ proptest! {
     #![proptest_config(config())]
 
     /// Mutated sources in every grammar: the one-pass copy of the tree-sitter tree, and the
-    /// one that frees the tree as it goes, give the cursor walk's tree; the first collects
-    /// the same nodes at the same positions.
+    /// one that frees the tree as it goes, give the cursor walk's tree; both hand over the
+    /// same nodes at the same positions, the second each with its whole subtree.
     #[test]
     fn the_one_pass_copy_equals_the_cursor_walk((lang, code) in source()) {
         let tree = parse_ts(lang, &code, None);
@@ -439,10 +439,18 @@ proptest! {
         let copied = SyntaxTree::from_ts_collecting(lang, &code, &tree, &wanted, &mut fast);
         let walked = SyntaxTree::from_ts_by_cursor(lang, &code, &tree, &wanted, &mut reference);
         prop_assert!(copied == walked);
-        let consumed = parse_ts(lang, &code, None)
-            .ok()
-            .and_then(|owned| SyntaxTree::from_ts_consuming(lang, &code, owned, None));
+        // The consuming copy hands over the same nodes, each with its whole subtree.
+        let whole = |n: tree_sitter::Node<'_>| {
+            (n.kind_id(), n.byte_range(), n.start_position(), n.to_sexp())
+        };
+        let mut visited = Vec::new();
+        let consumed = parse_ts(lang, &code, None).ok().and_then(|owned| {
+            SyntaxTree::from_ts_consuming_visiting(
+                lang, &code, owned, &wanted, &mut |n| visited.push(whole(n)), None,
+            )
+        });
         prop_assert!(consumed.is_some_and(|c| c == walked), "the consuming copy");
+        prop_assert!(visited == fast.iter().map(|&n| whole(n)).collect::<Vec<_>>());
         let described = |nodes: &[tree_sitter::Node<'_>]| -> Vec<_> {
             nodes.iter().map(|n| (n.id(), n.kind_id(), n.byte_range(), n.start_position())).collect()
         };

@@ -1,11 +1,14 @@
 //! Raw queries and the prefilter: the literals their text predicates need skip files
 //! without them and confine anchored queries to the nodes that contain them, and never
-//! change a finding.
+//! change a finding. Nor does where the queries run: at their root nodes during the copy
+//! that frees tree-sitter's tree (`analyze`), or on a tree the caller keeps
+//! (`analyze_parsed`).
 
 mod support;
 
 use support::rule_set;
-use volatile_engine::analyze::{AnalyzeOptions, FileAnalysis, RuleSet, analyze};
+use volatile_engine::analyze::{AnalyzeOptions, FileAnalysis, RuleSet, analyze, analyze_parsed};
+use volatile_engine::tree::parse_ts;
 use volatile_grammars::Lang;
 
 fn run(set: &RuleSet, lang: Lang, code: &str, prefilter: bool) -> FileAnalysis {
@@ -33,6 +36,25 @@ fn texts(set: &RuleSet, lang: Lang, code: &str) -> Vec<String> {
         text(&without),
         "the prefilter changed the findings"
     );
+    // On a tree the caller keeps (of the text after a byte order mark), timed or not.
+    let Ok(tree) = parse_ts(lang, code.strip_prefix('\u{feff}').unwrap_or(code), None) else {
+        panic!("parse")
+    };
+    for time_rules in [false, true] {
+        let options = AnalyzeOptions {
+            time_rules,
+            ..AnalyzeOptions::default()
+        };
+        let kept = analyze_parsed(set, "a", lang, code, &tree, &options);
+        assert!(kept.error.is_none(), "{:?}", kept.error);
+        assert_eq!(
+            text(&kept),
+            text(&with),
+            "on a kept tree, timed: {time_rules}"
+        );
+        let timed = analyze(set, "a", lang, code, &options);
+        assert_eq!(text(&timed), text(&with), "timed: {time_rules}");
+    }
     text(&with)
 }
 
@@ -126,4 +148,17 @@ fn every_pattern_must_need_a_literal() {
         texts(&set, Lang::Python, "x = 1\nsecret = 2\n"),
         ["1", "secret", "2"]
     );
+}
+
+#[test]
+fn queries_over_the_whole_tree_run_beside_queries_at_their_roots() {
+    // `(_)` may start anywhere: that query needs the whole tree, kept after the copy; the
+    // other still runs at its roots. Findings come sorted whichever way they were found.
+    let whole = "language: python\nid: w\nmessage: m\nquery: '((_) @match (#eq? @match \"zz\"))'\n";
+    let rooted = "language: python\nid: r\nmessage: m\nquery: '((default_parameter value: (list)) @match)'\n";
+    let code = "def f(a=[], b=zz):\n    return zz\n";
+    let both = rule_set(&format!("{whole}---\n{rooted}"));
+    assert_eq!(texts(&both, Lang::Python, code), ["a=[]", "zz", "zz"]);
+    assert_eq!(texts(&rule_set(rooted), Lang::Python, code), ["a=[]"]);
+    assert_eq!(texts(&rule_set(whole), Lang::Python, code), ["zz", "zz"]);
 }
