@@ -509,6 +509,14 @@ fn detect(path: &Path) -> Option<Lang> {
     Lang::from_shebang(&text)
 }
 
+/// Whether a file is binary: a NUL byte in its first 8 KiB (as ripgrep and git decide).
+fn looks_binary(bytes: &[u8]) -> bool {
+    memchr::memchr(0, &bytes[..bytes.len().min(BINARY_SNIFF_BYTES)]).is_some()
+}
+
+/// How much of a file [`looks_binary`] reads.
+const BINARY_SNIFF_BYTES: usize = 8192;
+
 /// Reads a target's text, taking the bytes read from a revision: `Ok(None)` for a binary
 /// file (skipped silently, as ripgrep and ast-grep do), the file's error when it cannot be
 /// read or is not UTF-8.
@@ -546,7 +554,7 @@ fn read_target(target: &mut Target) -> Result<Option<String>, FileError> {
             bytes
         }
     };
-    if bytes.iter().take(8192).any(|&b| b == 0) {
+    if looks_binary(&bytes) {
         return Ok(None);
     }
     String::from_utf8(bytes).map(Some).map_err(|e| {
@@ -688,4 +696,22 @@ fn write_report(
     result
         .and_then(|()| out.flush())
         .map_err(|e| format!("cannot write the report: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_byte_in_the_first_8_kib_makes_a_file_binary() {
+        let mut bytes = vec![b'a'; BINARY_SNIFF_BYTES + 10];
+        assert!(!looks_binary(&bytes));
+        assert!(!looks_binary(b""));
+        bytes[BINARY_SNIFF_BYTES - 1] = 0;
+        assert!(looks_binary(&bytes), "the last byte sniffed");
+        bytes[BINARY_SNIFF_BYTES - 1] = b'a';
+        bytes[BINARY_SNIFF_BYTES] = 0;
+        assert!(!looks_binary(&bytes), "past the sniffed bytes");
+        assert!(looks_binary(b"\0"));
+    }
 }
