@@ -4,7 +4,9 @@
 //! UTF-16 columns; ast-grep's `range` rule speaks 0-based lines and character columns.
 //! A [`LineIndex`] is built once per file in O(n) (it records where each line starts and
 //! which lines are pure ASCII) and then answers each lookup with a binary search over the
-//! line starts, plus, on a non-ASCII line only, a count over the line's prefix.
+//! line starts, plus, on a non-ASCII line only, a count over at most a kibibyte of it:
+//! long non-ASCII lines get checkpoints, so that a minified file on one line does not make
+//! each finding's column a count from the start of the file.
 //!
 //! Decisions, made once here so that every report agrees:
 //! - Lines end at `\n`, at `\r\n` (the `\r` belongs to the line it ends) and at a lone
@@ -38,11 +40,29 @@ pub struct LineIndex<'s> {
     line_starts: Vec<usize>,
     /// Whether each line (without its ending) is pure ASCII, so columns are byte counts.
     ascii: Vec<bool>,
+    /// The checkpoints of every non-ASCII line longer than the spacing, in byte order.
+    checkpoints: Vec<Checkpoint>,
+}
+
+/// The spacing, in bytes, of the checkpoints on a long non-ASCII line.
+const CHECKPOINT_EVERY: usize = 1024;
+
+/// A character boundary on a long non-ASCII line, with the columns before it on its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Checkpoint {
+    byte: usize,
+    utf16: usize,
+    chars: usize,
 }
 
 impl<'s> LineIndex<'s> {
-    /// Indexes the lines of `source`, in one pass over its bytes.
+    /// Indexes the lines of `source`, in one pass over its bytes (and one more over its
+    /// long non-ASCII lines).
     pub fn new(source: &'s str) -> LineIndex<'s> {
+        LineIndex::with_checkpoints_every(source, CHECKPOINT_EVERY)
+    }
+
+    fn with_checkpoints_every(source: &'s str, every: usize) -> LineIndex<'s> {
         let first = if source.starts_with(BOM) {
             BOM.len()
         } else {
@@ -64,11 +84,37 @@ impl<'s> LineIndex<'s> {
             line_starts.push(start);
         }
         ascii.push(bytes[start..].is_ascii());
-        LineIndex {
+        let mut index = LineIndex {
             source,
             line_starts,
             ascii,
+            checkpoints: Vec::new(),
+        };
+        for line0 in 0..index.ascii.len() {
+            if index.ascii[line0] {
+                continue;
+            }
+            let Some((start, end)) = index.line_bounds(line0) else {
+                continue;
+            };
+            if end - start <= every {
+                continue;
+            }
+            let (mut utf16, mut chars, mut next) = (0, 0, start + every);
+            for (at, c) in source[start..end].char_indices() {
+                if start + at >= next {
+                    index.checkpoints.push(Checkpoint {
+                        byte: start + at,
+                        utf16,
+                        chars,
+                    });
+                    next = start + at + every;
+                }
+                utf16 += c.len_utf16();
+                chars += 1;
+            }
         }
+        index
     }
 
     /// The text this index was built from.
@@ -84,11 +130,11 @@ impl<'s> LineIndex<'s> {
     /// The 1-based line and UTF-16 column of a byte offset.
     pub fn position(&self, byte: usize) -> Position {
         let (line0, start, byte) = self.locate(byte);
-        let prefix = &self.source[start..byte];
         let column = if self.ascii[line0] {
-            prefix.len()
+            byte - start
         } else {
-            prefix.encode_utf16().count()
+            let from = self.checkpoint(start, byte);
+            from.utf16 + self.source[from.byte..byte].encode_utf16().count()
         };
         Position {
             line: to_u32(line0 + 1),
@@ -108,13 +154,27 @@ impl<'s> LineIndex<'s> {
     /// byte offset, as ast-grep's `range` rule counts them.
     pub fn char_column_0based(&self, byte: usize) -> (usize, usize) {
         let (line0, start, byte) = self.locate(byte);
-        let prefix = &self.source[start..byte];
         let column = if self.ascii[line0] {
-            prefix.len()
+            byte - start
         } else {
-            prefix.chars().count()
+            let from = self.checkpoint(start, byte);
+            from.chars + self.source[from.byte..byte].chars().count()
         };
         (line0, column)
+    }
+
+    /// The last checkpoint at or before `byte` on the line that starts at `start`, or the
+    /// line's start (columns 0) when it has none there.
+    fn checkpoint(&self, start: usize, byte: usize) -> Checkpoint {
+        let after = self.checkpoints.partition_point(|c| c.byte <= byte);
+        match after.checked_sub(1).map(|i| self.checkpoints[i]) {
+            Some(c) if c.byte >= start => c,
+            _ => Checkpoint {
+                byte: start,
+                utf16: 0,
+                chars: 0,
+            },
+        }
     }
 
     /// The text of a 1-based line, without its line ending; empty for a line number
@@ -385,5 +445,49 @@ mod tests {
             proptest::prop_assert_eq!(&index.line_starts, &starts);
             proptest::prop_assert_eq!(&index.ascii, &ascii);
         }
+
+        /// Columns counted from checkpoints (every few bytes here, so that short inputs
+        /// have many) are the columns counted from the start of the line.
+        #[test]
+        fn columns_from_checkpoints_are_columns_from_the_line_start(
+            every in 1usize..8,
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "xyz", "\n", "\r\n", "é", "😀", "\t", "\u{feff}"]),
+                0..96,
+            ),
+        ) {
+            let source = pieces.concat();
+            let index = LineIndex::with_checkpoints_every(&source, every);
+            let plain = LineIndex::with_checkpoints_every(&source, usize::MAX);
+            proptest::prop_assert!(plain.checkpoints.is_empty());
+            for byte in 0..=source.len() + 1 {
+                proptest::prop_assert_eq!(index.position(byte), plain.position(byte));
+                proptest::prop_assert_eq!(
+                    index.char_column_0based(byte),
+                    plain.char_column_0based(byte)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_non_ascii_line_has_checkpoints_a_kibibyte_apart() {
+        let line = format!("é{}", "ab".repeat(4000));
+        let source = format!("x\n{line}\ny");
+        let index = LineIndex::new(&source);
+        assert_eq!(index.checkpoints.len(), 7);
+        assert!(
+            index
+                .checkpoints
+                .windows(2)
+                .all(|w| w[1].byte - w[0].byte == CHECKPOINT_EVERY)
+        );
+        // Past the last checkpoint, on the line and on the next.
+        assert_eq!(index.position(2 + 2 + 7999), pos(2, 8001));
+        assert_eq!(index.position(source.len()), pos(3, 2));
+        assert_eq!(index.char_column_0based(2 + 2 + 5000), (1, 5001));
+        // Short and ASCII lines have none.
+        assert!(LineIndex::new(&"ab".repeat(4000)).checkpoints.is_empty());
+        assert!(LineIndex::new("é\nab").checkpoints.is_empty());
     }
 }
