@@ -35,6 +35,12 @@ pub(crate) fn strip_bom(source: &str) -> (usize, &str) {
 #[derive(Debug, Clone)]
 pub struct LineIndex<'s> {
     source: &'s str,
+    table: LineTable,
+}
+
+/// A [`LineIndex`] without the text it indexes: what a holder of the text keeps.
+#[derive(Debug, Clone)]
+pub(crate) struct LineTable {
     /// Byte offset of the first byte of each line; never empty. The first line starts
     /// after the byte order mark, if there is one.
     line_starts: Vec<usize>,
@@ -42,6 +48,15 @@ pub struct LineIndex<'s> {
     ascii: Vec<bool>,
     /// The checkpoints of every non-ASCII line longer than the spacing, in byte order.
     checkpoints: Vec<Checkpoint>,
+}
+
+/// Which line endings end a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    /// `\n`, `\r\n` and a lone `\r`, after a byte order mark: as an editor shows them.
+    Editor,
+    /// `\n` alone, from the first byte: as ast-grep's `range` rule counts them.
+    NewlineOnly,
 }
 
 /// The spacing, in bytes, of the checkpoints on a long non-ASCII line.
@@ -59,62 +74,10 @@ impl<'s> LineIndex<'s> {
     /// Indexes the lines of `source`, in one pass over its bytes (and one more over its
     /// long non-ASCII lines).
     pub fn new(source: &'s str) -> LineIndex<'s> {
-        LineIndex::with_checkpoints_every(source, CHECKPOINT_EVERY)
-    }
-
-    fn with_checkpoints_every(source: &'s str, every: usize) -> LineIndex<'s> {
-        let first = if source.starts_with(BOM) {
-            BOM.len()
-        } else {
-            0
-        };
-        let bytes = source.as_bytes();
-        let mut line_starts = vec![first];
-        let mut ascii = Vec::new();
-        let mut start = first;
-        // Line endings found a vector at a time; each line's ASCII check is one more.
-        for at in memchr::memchr2_iter(b'\n', b'\r', bytes.get(first..).unwrap_or_default()) {
-            let at = first + at;
-            // `\r\n` ends its line at the `\n`.
-            if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
-                continue;
-            }
-            ascii.push(bytes[start..at].is_ascii());
-            start = at + 1;
-            line_starts.push(start);
-        }
-        ascii.push(bytes[start..].is_ascii());
-        let mut index = LineIndex {
+        LineIndex {
             source,
-            line_starts,
-            ascii,
-            checkpoints: Vec::new(),
-        };
-        for line0 in 0..index.ascii.len() {
-            if index.ascii[line0] {
-                continue;
-            }
-            let Some((start, end)) = index.line_bounds(line0) else {
-                continue;
-            };
-            if end - start <= every {
-                continue;
-            }
-            let (mut utf16, mut chars, mut next) = (0, 0, start + every);
-            for (at, c) in source[start..end].char_indices() {
-                if start + at >= next {
-                    index.checkpoints.push(Checkpoint {
-                        byte: start + at,
-                        utf16,
-                        chars,
-                    });
-                    next = start + at + every;
-                }
-                utf16 += c.len_utf16();
-                chars += 1;
-            }
+            table: LineTable::build(source, Lines::Editor, CHECKPOINT_EVERY),
         }
-        index
     }
 
     /// The text this index was built from.
@@ -124,16 +87,16 @@ impl<'s> LineIndex<'s> {
 
     /// The number of lines: one more than the number of line endings.
     pub fn line_count(&self) -> usize {
-        self.line_starts.len()
+        self.table.line_starts.len()
     }
 
     /// The 1-based line and UTF-16 column of a byte offset.
     pub fn position(&self, byte: usize) -> Position {
-        let (line0, start, byte) = self.locate(byte);
-        let column = if self.ascii[line0] {
+        let (line0, start, byte) = self.table.locate(self.source, byte);
+        let column = if self.table.ascii[line0] {
             byte - start
         } else {
-            let from = self.checkpoint(start, byte);
+            let from = self.table.checkpoint(start, byte);
             from.utf16 + self.source[from.byte..byte].encode_utf16().count()
         };
         Position {
@@ -151,14 +114,106 @@ impl<'s> LineIndex<'s> {
     }
 
     /// The 0-based line and 0-based column in characters (Unicode scalar values) of a
-    /// byte offset, as ast-grep's `range` rule counts them.
+    /// byte offset.
     pub fn char_column_0based(&self, byte: usize) -> (usize, usize) {
-        let (line0, start, byte) = self.locate(byte);
+        self.table.char_column_0based(self.source, byte)
+    }
+
+    /// The text of a 1-based line, without its line ending; empty for a line number
+    /// that is out of range.
+    pub fn line_text(&self, line: usize) -> &'s str {
+        let Some(line0) = line.checked_sub(1) else {
+            return "";
+        };
+        match self.line_bounds(line0) {
+            Some((start, end)) => &self.source[start..end],
+            None => "",
+        }
+    }
+
+    /// The byte span of a 0-based line, without its line ending.
+    pub fn line_bounds(&self, line0: usize) -> Option<(usize, usize)> {
+        self.table.line_bounds(self.source, line0)
+    }
+
+    /// The byte offset of the start of a 0-based line.
+    pub fn line_start(&self, line0: usize) -> Option<usize> {
+        self.table.line_starts.get(line0).copied()
+    }
+}
+
+impl LineTable {
+    /// Indexes the lines of `source` as ast-grep's `range` rule counts them: only `\n`
+    /// ends a line, and a byte order mark is a character like any other.
+    pub(crate) fn newline_only(source: &str) -> LineTable {
+        LineTable::build(source, Lines::NewlineOnly, CHECKPOINT_EVERY)
+    }
+
+    fn build(source: &str, lines: Lines, every: usize) -> LineTable {
+        let first = if lines == Lines::Editor && source.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let bytes = source.as_bytes();
+        let mut line_starts = vec![first];
+        let mut ascii = Vec::new();
+        let mut start = first;
+        // Line endings found a vector at a time; each line's ASCII check is one more.
+        for at in memchr::memchr2_iter(b'\n', b'\r', bytes.get(first..).unwrap_or_default()) {
+            let at = first + at;
+            // `\r\n` ends its line at the `\n`; a lone `\r` ends one in an editor only.
+            if bytes[at] == b'\r'
+                && (lines == Lines::NewlineOnly || bytes.get(at + 1) == Some(&b'\n'))
+            {
+                continue;
+            }
+            ascii.push(bytes[start..at].is_ascii());
+            start = at + 1;
+            line_starts.push(start);
+        }
+        ascii.push(bytes[start..].is_ascii());
+        let mut table = LineTable {
+            line_starts,
+            ascii,
+            checkpoints: Vec::new(),
+        };
+        for line0 in 0..table.ascii.len() {
+            if table.ascii[line0] {
+                continue;
+            }
+            let Some((start, end)) = table.line_bounds(source, line0) else {
+                continue;
+            };
+            if end - start <= every {
+                continue;
+            }
+            let (mut utf16, mut chars, mut next) = (0, 0, start + every);
+            for (at, c) in source[start..end].char_indices() {
+                if start + at >= next {
+                    table.checkpoints.push(Checkpoint {
+                        byte: start + at,
+                        utf16,
+                        chars,
+                    });
+                    next = start + at + every;
+                }
+                utf16 += c.len_utf16();
+                chars += 1;
+            }
+        }
+        table
+    }
+
+    /// The 0-based line and 0-based column in characters of a byte offset of `source`,
+    /// the text this table was built from.
+    pub(crate) fn char_column_0based(&self, source: &str, byte: usize) -> (usize, usize) {
+        let (line0, start, byte) = self.locate(source, byte);
         let column = if self.ascii[line0] {
             byte - start
         } else {
             let from = self.checkpoint(start, byte);
-            from.chars + self.source[from.byte..byte].chars().count()
+            from.chars + source[from.byte..byte].chars().count()
         };
         (line0, column)
     }
@@ -177,38 +232,21 @@ impl<'s> LineIndex<'s> {
         }
     }
 
-    /// The text of a 1-based line, without its line ending; empty for a line number
-    /// that is out of range.
-    pub fn line_text(&self, line: usize) -> &'s str {
-        let Some(line0) = line.checked_sub(1) else {
-            return "";
-        };
-        match self.line_bounds(line0) {
-            Some((start, end)) => &self.source[start..end],
-            None => "",
-        }
-    }
-
-    /// The byte span of a 0-based line, without its line ending.
-    pub fn line_bounds(&self, line0: usize) -> Option<(usize, usize)> {
+    /// The byte span of a 0-based line of `source`, without its line ending.
+    fn line_bounds(&self, source: &str, line0: usize) -> Option<(usize, usize)> {
         let start = *self.line_starts.get(line0)?;
         let end = match self.line_starts.get(line0 + 1) {
-            Some(&next) if self.source[..next].ends_with("\r\n") => next - 2,
+            Some(&next) if source[..next].ends_with("\r\n") => next - 2,
             Some(&next) => next - 1,
-            None => self.source.len(),
+            None => source.len(),
         };
         Some((start, end))
     }
 
-    /// The byte offset of the start of a 0-based line.
-    pub fn line_start(&self, line0: usize) -> Option<usize> {
-        self.line_starts.get(line0).copied()
-    }
-
     /// Clamps and rounds `byte`, and finds its 0-based line and that line's start.
-    fn locate(&self, byte: usize) -> (usize, usize, usize) {
-        let mut byte = byte.min(self.source.len());
-        while !self.source.is_char_boundary(byte) {
+    fn locate(&self, source: &str, byte: usize) -> (usize, usize, usize) {
+        let mut byte = byte.min(source.len());
+        while !source.is_char_boundary(byte) {
             byte -= 1;
         }
         // Only a byte order mark lies before the first line start: it rounds up to it.
@@ -442,8 +480,8 @@ mod tests {
             let source = format!("{}{}", if bom { BOM } else { "" }, pieces.concat());
             let index = LineIndex::new(&source);
             let (starts, ascii) = lines_by_bytes(&source);
-            proptest::prop_assert_eq!(&index.line_starts, &starts);
-            proptest::prop_assert_eq!(&index.ascii, &ascii);
+            proptest::prop_assert_eq!(&index.table.line_starts, &starts);
+            proptest::prop_assert_eq!(&index.table.ascii, &ascii);
         }
 
         /// Columns counted from checkpoints (every few bytes here, so that short inputs
@@ -451,21 +489,37 @@ mod tests {
         #[test]
         fn columns_from_checkpoints_are_columns_from_the_line_start(
             every in 1usize..8,
+            lines in proptest::sample::select(vec![Lines::Editor, Lines::NewlineOnly]),
             pieces in proptest::collection::vec(
-                proptest::sample::select(vec!["a", "xyz", "\n", "\r\n", "é", "😀", "\t", "\u{feff}"]),
+                proptest::sample::select(vec!["a", "xyz", "\n", "\r", "\r\n", "é", "😀", "\t", "\u{feff}"]),
                 0..96,
             ),
         ) {
             let source = pieces.concat();
-            let index = LineIndex::with_checkpoints_every(&source, every);
-            let plain = LineIndex::with_checkpoints_every(&source, usize::MAX);
-            proptest::prop_assert!(plain.checkpoints.is_empty());
+            let index = LineIndex {
+                source: &source,
+                table: LineTable::build(&source, lines, every),
+            };
+            let plain = LineIndex {
+                source: &source,
+                table: LineTable::build(&source, lines, usize::MAX),
+            };
+            proptest::prop_assert!(plain.table.checkpoints.is_empty());
             for byte in 0..=source.len() + 1 {
-                proptest::prop_assert_eq!(index.position(byte), plain.position(byte));
+                if lines == Lines::Editor {
+                    proptest::prop_assert_eq!(index.position(byte), plain.position(byte));
+                }
                 proptest::prop_assert_eq!(
                     index.char_column_0based(byte),
                     plain.char_column_0based(byte)
                 );
+                // ast-grep's count for `range`: lines split at `\n` only.
+                if lines == Lines::NewlineOnly && source.is_char_boundary(byte) {
+                    let before = &source[..byte];
+                    let start = before.rfind('\n').map_or(0, |i| i + 1);
+                    let naive = (before.matches('\n').count(), before[start..].chars().count());
+                    proptest::prop_assert_eq!(index.char_column_0based(byte), naive);
+                }
             }
         }
     }
@@ -475,9 +529,10 @@ mod tests {
         let line = format!("é{}", "ab".repeat(4000));
         let source = format!("x\n{line}\ny");
         let index = LineIndex::new(&source);
-        assert_eq!(index.checkpoints.len(), 7);
+        assert_eq!(index.table.checkpoints.len(), 7);
         assert!(
             index
+                .table
                 .checkpoints
                 .windows(2)
                 .all(|w| w[1].byte - w[0].byte == CHECKPOINT_EVERY)
@@ -487,7 +542,12 @@ mod tests {
         assert_eq!(index.position(source.len()), pos(3, 2));
         assert_eq!(index.char_column_0based(2 + 2 + 5000), (1, 5001));
         // Short and ASCII lines have none.
-        assert!(LineIndex::new(&"ab".repeat(4000)).checkpoints.is_empty());
-        assert!(LineIndex::new("é\nab").checkpoints.is_empty());
+        assert!(
+            LineIndex::new(&"ab".repeat(4000))
+                .table
+                .checkpoints
+                .is_empty()
+        );
+        assert!(LineIndex::new("é\nab").table.checkpoints.is_empty());
     }
 }

@@ -23,6 +23,7 @@ use std::time::Instant;
 use volatile_grammars::Lang;
 
 use crate::kinds::LangInfo;
+use crate::position::LineTable;
 
 /// The index of a node in a [`SyntaxTree`].
 pub type NodeId = u32;
@@ -61,8 +62,8 @@ pub struct SyntaxTree<'s> {
     info: &'static LangInfo,
     nodes: Vec<NodeData>,
     has_error: bool,
-    /// Byte offsets of line starts, computed on first use (by `range` rules).
-    line_starts: OnceCell<Vec<usize>>,
+    /// The lines as `range` rules count them, indexed on first use.
+    lines: OnceCell<LineTable>,
 }
 
 /// Why a file could not be parsed.
@@ -227,7 +228,7 @@ impl<'s> SyntaxTree<'s> {
             info: LangInfo::of(lang),
             has_error,
             nodes: nodes?,
-            line_starts: OnceCell::new(),
+            lines: OnceCell::new(),
         })
     }
 
@@ -243,7 +244,7 @@ impl<'s> SyntaxTree<'s> {
             info: LangInfo::of(lang),
             has_error: tree.root_node().has_error(),
             nodes,
-            line_starts: OnceCell::new(),
+            lines: OnceCell::new(),
         }
     }
 
@@ -526,20 +527,12 @@ impl<'s> SyntaxTree<'s> {
         self.children(id).find(|&c| self.field(c) == field)
     }
 
-    /// The 0-based line and character column of a byte offset (what `range` rules use).
+    /// The 0-based line and character column of a byte offset (what `range` rules use;
+    /// lines end at `\n` alone, as ast-grep counts them).
     pub fn char_point(&self, byte: usize) -> (usize, usize) {
-        let starts = self.line_starts.get_or_init(|| {
-            std::iter::once(0)
-                .chain(self.source.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
-        });
-        let line = starts.partition_point(|&s| s <= byte).saturating_sub(1);
-        let start = starts.get(line).copied().unwrap_or(0);
-        let column = self
-            .source
-            .get(start..byte)
-            .map_or(0, |s| s.chars().count());
-        (line, column)
+        self.lines
+            .get_or_init(|| LineTable::newline_only(self.source))
+            .char_column_0based(self.source, byte)
     }
 
     /// Whether the node is a comment (its kind name contains `comment`).
