@@ -103,24 +103,29 @@ const MAX_INDEXED_TEXT: usize = 64;
 /// this many times its nodes (building it hashes each short node's text once).
 const INDEX_AFTER: usize = 2;
 
-/// The named nodes of a tree whose text is 1 to [`MAX_INDEXED_TEXT`] bytes long, as
-/// (hash of the text, node), sorted: the nodes a pattern's `$A` can compare with.
+/// The named nodes of a tree whose text is 1 to [`MAX_INDEXED_TEXT`] bytes long, each as
+/// one sorted key: the high 32 bits of the hash of its text, then the node. A lookup is a
+/// range of keys; texts whose hashes share those bits share a range, and the text is
+/// compared anyway. One `u64` a node sorts about twice as fast as a `(u64, NodeId)` pair.
 #[derive(Debug)]
 struct TextIndex {
-    entries: Vec<(u64, NodeId)>,
+    keys: Vec<u64>,
 }
 
 impl TextIndex {
     fn build(tree: &SyntaxTree<'_>) -> TextIndex {
-        let mut entries = Vec::with_capacity(tree.len());
+        let mut keys = Vec::with_capacity(tree.len());
         for node in 0..tree.len() as NodeId {
+            if !tree.is_named(node) {
+                continue;
+            }
             let text = tree.text(node);
-            if (1..=MAX_INDEXED_TEXT).contains(&text.len()) && tree.is_named(node) {
-                entries.push((text_hash(text.as_bytes()), node));
+            if (1..=MAX_INDEXED_TEXT).contains(&text.len()) {
+                keys.push(key(text_hash(text.as_bytes()), node));
             }
         }
-        entries.sort_unstable();
-        TextIndex { entries }
+        keys.sort_unstable();
+        TextIndex { keys }
     }
 
     /// The named nodes in `range` whose text is `text`, in pre-order.
@@ -131,13 +136,18 @@ impl TextIndex {
         range: std::ops::Range<NodeId>,
     ) -> impl Iterator<Item = NodeId> + 'i {
         let hash = text_hash(text.as_bytes());
-        let start = self.entries.partition_point(|&e| e < (hash, range.start));
-        let end = self.entries.partition_point(|&e| e < (hash, range.end));
-        self.entries[start..end.max(start)]
+        let start = self.keys.partition_point(|&k| k < key(hash, range.start));
+        let end = self.keys.partition_point(|&k| k < key(hash, range.end));
+        self.keys[start..end.max(start)]
             .iter()
-            .map(|&(_, node)| node)
+            .map(|&k| k as NodeId)
             .filter(move |&node| tree.text(node) == text)
     }
+}
+
+/// The index's key of `node` with a text hashed to `hash`.
+fn key(hash: u64, node: NodeId) -> u64 {
+    (hash & !u64::from(u32::MAX)) | u64::from(node)
 }
 
 /// A multiplicative hash of short texts, eight bytes at a time (FxHash's mixing step).
