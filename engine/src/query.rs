@@ -124,15 +124,6 @@ impl QueryRule {
         out
     }
 
-    /// Runs the query at each of `nodes`, for matches that start at the node itself.
-    pub fn run_at(&self, nodes: &[tree_sitter::Node<'_>], source: &str) -> Vec<QueryMatch> {
-        let mut at = self.at_roots();
-        for &node in nodes {
-            at.run(node, source);
-        }
-        at.matches
-    }
-
     /// A runner of the query at one node after another, for matches that start at the node
     /// itself, with one cursor for them all.
     pub fn at_roots(&self) -> AtRoots<'_> {
@@ -613,11 +604,11 @@ mod tests {
             stack.extend(n.children(&mut c));
         }
         nodes.sort_by_key(|n| n.start_byte());
-        let anchored: Vec<_> = rule
-            .run_at(&nodes, source)
-            .into_iter()
-            .map(|m| m.range)
-            .collect();
+        let mut at = rule.at_roots();
+        for node in nodes {
+            at.run(node, source);
+        }
+        let anchored: Vec<_> = at.matches.into_iter().map(|m| m.range).collect();
         assert_eq!(whole.len(), 3);
         assert_eq!(whole, anchored);
     }
