@@ -204,8 +204,8 @@ impl<'s> SyntaxTree<'s> {
     /// work that needs tree-sitter's own nodes (raw queries) runs there, and the tree need
     /// not be kept whole for it. A node can be used during the call only, and only
     /// downwards (its earlier siblings may be freed already); the signature keeps it from
-    /// escaping. A panic in `visit` ends the copy (the tree is freed all the same) and goes
-    /// on from here.
+    /// escaping. A panic in `visit` stops the visits, not the copy: the tree is still
+    /// freed whole, and the panic then goes on from here.
     pub fn from_ts_consuming_visiting(
         lang: Lang,
         source: &'s str,
