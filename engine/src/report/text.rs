@@ -14,7 +14,9 @@
 //! to); the code frame is drawn from the file's current text, in characters, so a wide
 //! character gets one caret and a tab is shown as a tab (the caret line repeats it, so
 //! carets stay aligned). A finding spanning more than [`MAX_FRAME_LINES`] lines shows its
-//! first two and last two lines around a `...`. Control characters and bidirectional
+//! first two and last two lines around a `...`; of a line longer than
+//! [`MAX_FRAME_COLUMNS`] characters, only a window around the span is shown, so that a
+//! minified file's findings do not each print the whole file. Control characters and bidirectional
 //! overrides in the source or the messages are shown as `�`, so a file cannot drive the
 //! terminal.
 
@@ -28,6 +30,13 @@ use crate::position::LineIndex;
 
 /// The most source lines a code frame shows (counting the `...`).
 pub const MAX_FRAME_LINES: usize = 5;
+
+/// The most characters a code frame shows of one line: a longer line (a minified file is
+/// one) is shown as a window around the underlined span, `…` marking what is cut.
+pub const MAX_FRAME_COLUMNS: usize = 160;
+
+/// How many characters before the span a window of a long line keeps.
+const WINDOW_LEAD: usize = 40;
 
 /// Writes `report`: each finding with a code frame, then the file errors, then a summary.
 ///
@@ -162,13 +171,10 @@ impl Frame {
         let bytes = finding.byte_range;
         let (start_line, start_col) = index.char_column_0based(bytes.start);
         let (mut end_line, mut end_col) = index.char_column_0based(bytes.end.max(bytes.start));
-        let chars = |line0: usize| -> Vec<char> {
-            clean_line(index.line_text(line0 + 1)).chars().collect()
-        };
         if end_line > start_line && end_col == 0 {
             // A span that ends with a line ending does not reach into the next line.
             end_line -= 1;
-            end_col = chars(end_line).len();
+            end_col = line_chars(index, end_line);
         }
         let lines: Vec<Option<usize>> = if end_line - start_line < MAX_FRAME_LINES {
             (start_line..=end_line).map(Some).collect()
@@ -185,17 +191,28 @@ impl Frame {
             .into_iter()
             .map(|line0| {
                 let line0 = line0?;
-                let text = chars(line0);
+                let length = line_chars(index, line0);
+                // The first line is shown from a little before the span; the others from
+                // their start.
+                let line = index.line_text(line0 + 1);
+                let (anchor, focus) = match index.line_start(line0) {
+                    Some(line_start) if line0 == start_line => {
+                        (bytes.start.saturating_sub(line_start), start_col)
+                    }
+                    _ => (0, 0),
+                };
+                let window = Window::of(length, focus);
+                let text = window.text(line, anchor, focus);
                 let indent = text.iter().take_while(|c| c.is_whitespace()).count();
                 let from = if line0 == start_line {
-                    start_col
+                    window.column(start_col)
                 } else {
                     indent
                 };
                 let to = if line0 == end_line {
-                    end_col
+                    window.column(end_col)
                 } else {
-                    text.len()
+                    window.column(length)
                 };
                 // An empty span, or one that starts at a line's end, still gets a caret.
                 let to = if line0 == start_line {
@@ -268,6 +285,82 @@ impl Frame {
             }
         }
         Ok(())
+    }
+}
+
+/// The length in characters of a 0-based line, without its ending.
+fn line_chars(index: &LineIndex<'_>, line0: usize) -> usize {
+    index
+        .line_bounds(line0)
+        .map_or(0, |(_, end)| index.char_column_0based(end).1)
+}
+
+/// The characters of a line that a frame shows: all of them, or, of a long line, at most
+/// [`MAX_FRAME_COLUMNS`] from [`WINDOW_LEAD`] before the focus, with `…` for what is cut.
+struct Window {
+    /// The first and one past the last character column shown.
+    first: usize,
+    last: usize,
+    /// Whether the line goes on before `first` and after `last`.
+    cut_before: bool,
+    cut_after: bool,
+}
+
+impl Window {
+    fn of(length: usize, focus: usize) -> Window {
+        if length <= MAX_FRAME_COLUMNS {
+            return Window {
+                first: 0,
+                last: length,
+                cut_before: false,
+                cut_after: false,
+            };
+        }
+        let first = focus
+            .saturating_sub(WINDOW_LEAD)
+            .min(length - MAX_FRAME_COLUMNS);
+        let last = first + MAX_FRAME_COLUMNS;
+        Window {
+            first,
+            last,
+            cut_before: first > 0,
+            cut_after: last < length,
+        }
+    }
+
+    /// The shown characters of `line`, made safe to print, with the `…` marks. `anchor` is
+    /// the byte in `line` at character column `anchor_column`, at or after the window's
+    /// start: the window is found from there, without reading the rest of the line.
+    fn text(&self, line: &str, anchor: usize, anchor_column: usize) -> Vec<char> {
+        let mut anchor = anchor.min(line.len());
+        while !line.is_char_boundary(anchor) {
+            anchor -= 1;
+        }
+        let back = anchor_column.saturating_sub(self.first);
+        let start = match back.checked_sub(1) {
+            None => anchor,
+            Some(skip) => line[..anchor]
+                .char_indices()
+                .rev()
+                .nth(skip)
+                .map_or(0, |(at, _)| at),
+        };
+        let shown: String = line[start..].chars().take(self.last - self.first).collect();
+        let mut text = Vec::with_capacity(self.last - self.first + 2);
+        if self.cut_before {
+            text.push('…');
+        }
+        text.extend(clean_line(&shown).chars());
+        if self.cut_after {
+            text.push('…');
+        }
+        text
+    }
+
+    /// Where character column `column` of the line is in the shown text (clamped to it).
+    fn column(&self, column: usize) -> usize {
+        let shown = column.clamp(self.first, self.last) - self.first;
+        shown + usize::from(self.cut_before)
     }
 }
 
@@ -470,6 +563,64 @@ mod tests {
             frame,
             "  |\n1 | f(\n  | ^^\n2 |   a,\n  |   ^^\n3 |\n4 |   b)\n  |   ^^\n"
         );
+    }
+
+    /// The text and caret lines of a one-line frame.
+    fn shown(frame: &str) -> (String, String) {
+        let lines: Vec<&str> = frame.lines().collect();
+        let strip = |l: &str| {
+            l.split_once("| ")
+                .map_or(String::new(), |(_, r)| r.to_string())
+        };
+        (strip(lines[1]), strip(lines[2]))
+    }
+
+    #[test]
+    fn a_long_line_is_shown_as_a_window_around_the_span() {
+        let line: String = (0..1000)
+            .map(|i| if i % 2 == 0 { 'é' } else { 'x' })
+            .collect();
+        // In the middle: 40 characters before the span, 160 shown, cut on both sides.
+        let source = format!("{}bad(){}\n", &line, &line);
+        let (text, carets) = shown(&frame_of(&source, "bad()"));
+        let expected: String = std::iter::once('…')
+            .chain(line.chars().skip(1000 - WINDOW_LEAD))
+            .chain("bad()".chars())
+            .chain(line.chars().take(MAX_FRAME_COLUMNS - WINDOW_LEAD - 5))
+            .chain(std::iter::once('…'))
+            .collect();
+        assert_eq!(text, expected);
+        assert_eq!(carets, format!("{}^^^^^", " ".repeat(1 + WINDOW_LEAD)));
+        // Near the start: from the first character, cut after.
+        let (text, carets) = shown(&frame_of(&format!("ab bad() {line}"), "bad()"));
+        assert!(text.starts_with("ab bad() ") && text.ends_with('…'));
+        assert_eq!(text.chars().count(), MAX_FRAME_COLUMNS + 1);
+        assert_eq!(carets, "   ^^^^^");
+        // Near the end: up to the last character, cut before.
+        let (text, carets) = shown(&frame_of(&format!("{line} bad() z"), "bad()"));
+        assert!(text.starts_with('…') && text.ends_with(" bad() z"));
+        assert_eq!(text.chars().count(), MAX_FRAME_COLUMNS + 1);
+        assert_eq!(
+            carets,
+            format!("{}^^^^^", " ".repeat(1 + MAX_FRAME_COLUMNS - 7))
+        );
+        // A span longer than the window is underlined to the window's end.
+        let (text, carets) = shown(&frame_of(&format!("a = [{line}];"), &format!("[{line}]")));
+        assert_eq!(text.chars().count(), MAX_FRAME_COLUMNS + 1);
+        assert_eq!(carets, format!("    {}", "^".repeat(MAX_FRAME_COLUMNS - 4)));
+    }
+
+    #[test]
+    fn the_later_lines_of_a_span_are_shown_from_their_start() {
+        let long = "y".repeat(500);
+        let frame = frame_of(
+            &format!("f(\n{long},\n  b)\n"),
+            &format!("f(\n{long},\n  b)"),
+        );
+        let lines: Vec<&str> = frame.lines().collect();
+        assert_eq!(lines[3], format!("2 | {}…", "y".repeat(MAX_FRAME_COLUMNS)));
+        assert_eq!(lines[4], format!("  | {}", "^".repeat(MAX_FRAME_COLUMNS)));
+        assert_eq!(lines[6], "  |   ^^");
     }
 
     #[test]
