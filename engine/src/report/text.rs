@@ -16,9 +16,9 @@
 //! carets stay aligned). A finding spanning more than [`MAX_FRAME_LINES`] lines shows its
 //! first two and last two lines around a `...`; of a line longer than
 //! [`MAX_FRAME_COLUMNS`] characters, only a window around the span is shown, so that a
-//! minified file's findings do not each print the whole file. Control characters and bidirectional
-//! overrides in the source or the messages are shown as `�`, so a file cannot drive the
-//! terminal.
+//! minified file's findings do not each print the whole file. Control characters and
+//! bidirectional overrides in the source or the messages are shown as `�`, so a file
+//! cannot drive the terminal.
 
 use std::io::Write;
 
@@ -191,10 +191,10 @@ impl Frame {
             .into_iter()
             .map(|line0| {
                 let line0 = line0?;
-                let length = line_chars(index, line0);
-                // The first line is shown from a little before the span; the others from
-                // their start.
                 let line = index.line_text(line0 + 1);
+                let length = line_chars(index, line0);
+                // The first line is shown from a little before the span (found from the
+                // span's byte), the others from their start.
                 let (anchor, focus) = match index.line_start(line0) {
                     Some(line_start) if line0 == start_line => {
                         (bytes.start.saturating_sub(line_start), start_col)
