@@ -15,3 +15,4 @@ pub mod remote;
 pub mod scrub;
 pub mod serve;
 pub mod sources;
+pub mod stack_scrub;

@@ -89,8 +89,16 @@ fn scan_memory(pid: u32, needles: &[&str]) -> Vec<(String, String)> {
         }
         scanned += buf.len();
         for needle in needles {
-            if buf.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                found.push((needle.to_string(), format!("{range} {perms} {name}")));
+            if let Some(at) = buf
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+            {
+                // How far below the mapping's top: a thread's stack grows down from there.
+                let below_top = buf.len() - at;
+                found.push((
+                    needle.to_string(),
+                    format!("{range} {perms} {name} ({below_top} bytes below its top)"),
+                ));
             }
         }
     }

@@ -143,6 +143,9 @@ impl AppState {
             let out = work();
             analysis.observe(started.elapsed().as_secs_f64());
             let _ = tx.send(out);
+            // What the work left on the stacks of the threads it ran on (this one, and any
+            // that took part of it) goes once each is back from it.
+            rayon::spawn_broadcast(|_| crate::stack_scrub::scrub_stack_below());
         });
         let result = rx.await;
         self.metrics.inflight.dec();
