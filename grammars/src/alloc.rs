@@ -1,16 +1,25 @@
-//! tree-sitter's C allocations routed through the Rust global allocator.
+//! Where tree-sitter's C allocations go.
 //!
-//! The binary installs a scrubbing global allocator; routing tree-sitter's `malloc`/`free`
-//! through it means parse trees, lexer buffers and parse stacks — which hold or point
-//! into submitted source — are zeroed when freed too. C's `free` gets no size:
+//! tree-sitter makes about one heap block per syntax node and frees them all again with the
+//! tree: a parse is, in good part, `malloc` and `free`. The binary gives it a heap of its
+//! own, [mimalloc](https://github.com/microsoft/mimalloc), whose thread-local free lists
+//! serve that pattern with a fraction of glibc's work (glibc's `malloc`, `free` and
+//! `malloc_consolidate` were 10% of a TypeScript scan's samples): see
+//! [`route_tree_sitter_to_own_heap`]. Every block is zeroed before it goes back, as the
+//! binary's scrubbing global allocator does for Rust's blocks: parse trees, lexer buffers
+//! and parse stacks hold or point into submitted source.
+//!
+//! [`route_tree_sitter_to_global_allocator`] sends them through the Rust global allocator
+//! instead, for a process that must see every block (the engine's tests count them). C's
+//! `free` gets no size:
 //!
 //! - on glibc, the block's size is asked of the C library (`malloc_usable_size`), and the
 //!   whole usable block is handed to `dealloc`. This needs a global allocator that takes,
 //!   for a block, any size from the one requested to the usable size, as the system
 //!   allocator does there (it calls `free`, which ignores the size) and the scrubbing
 //!   allocator around it does (it scrubs the size it is given, and asks the same usable
-//!   size before growing a block in place). tree-sitter makes about one block per syntax
-//!   node, so this saves a header on each: 15% of a tree's memory;
+//!   size before growing a block in place). This saves a header on each block: 15% of a
+//!   tree's memory;
 //! - elsewhere each block carries a 16-byte header holding its size.
 //!
 //! The grammars' external scanners (`scanner.c` of TypeScript/TSX, JavaScript and Python;
@@ -179,11 +188,14 @@ mod headed {
     }
 }
 
-/// Has the C allocator hand the free memory it holds back to the system (glibc's
-/// `malloc_trim`: whole free pages anywhere in its heaps, not only at their tops); does
-/// nothing elsewhere. For freeing a large tree piece by piece while its copy grows (see
+/// Has both heaps hand the free memory they hold back to the system: tree-sitter's own
+/// (mimalloc purges its free pages now rather than after its delay) and the C library's
+/// (glibc's `malloc_trim`: whole free pages anywhere in its heaps, not only at their tops;
+/// nothing elsewhere). For freeing a large tree piece by piece while its copy grows (see
 /// the engine's flat tree), which would otherwise leave the freed pages resident.
 pub extern "C" fn release_free_memory() {
+    // SAFETY: collects this thread's mimalloc heap; takes no pointer.
+    unsafe { libmimalloc_sys::mi_collect(false) };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only returns free memory; it takes the allocator's own locks.
     unsafe {
@@ -191,8 +203,131 @@ pub extern "C" fn release_free_memory() {
     }
 }
 
+/// What becomes of a tree-sitter block's bytes when it is freed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freed {
+    /// Zeroed first: submitted source does not linger in freed memory.
+    Scrubbed,
+    /// Left as they are (only to measure what scrubbing costs).
+    AsIs,
+}
+
+/// Gives tree-sitter's allocations a mimalloc heap of their own, its blocks zeroed when
+/// freed unless `freed` says otherwise. Call once at start, before anything is parsed.
+///
+/// mimalloc is tuned for a scanner's footprint: free pages are purged after 10 ms (its
+/// default is a second), pages are committed when first used, and transparent huge pages
+/// are not asked for. With its defaults a scan of the Java corpus peaked at 69 MB, with
+/// these at 45 MB (`benches/README.md`).
+pub fn route_tree_sitter_to_own_heap(freed: Freed) {
+    own_heap::tune();
+    let allocator = match freed {
+        Freed::Scrubbed => tree_sitter::Allocator {
+            malloc: own_heap::ts_malloc,
+            calloc: own_heap::ts_calloc,
+            realloc: own_heap::ts_realloc_scrubbed,
+            free: own_heap::ts_free_scrubbed,
+        },
+        Freed::AsIs => tree_sitter::Allocator {
+            malloc: own_heap::ts_malloc,
+            calloc: own_heap::ts_calloc,
+            realloc: own_heap::ts_realloc,
+            free: own_heap::ts_free,
+        },
+    };
+    // SAFETY: called before any tree-sitter object exists, so no block of another
+    // allocator is ever freed by these functions.
+    unsafe { tree_sitter::set_allocator(Some(allocator)) };
+}
+
+/// tree-sitter's blocks on a mimalloc heap.
+mod own_heap {
+    use std::ffi::c_void;
+
+    use libmimalloc_sys as mi;
+
+    use crate::scrub::scrub;
+
+    // mimalloc's option numbers (`mi_option_t` of the mimalloc 3 bundled by
+    // `libmimalloc-sys` 0.1.49, whose version is pinned); the test `options_are_the_named_ones`
+    // holds them to their documented defaults.
+    pub(super) const PURGE_DELAY: mi::mi_option_t = 15;
+    pub(super) const PAGE_COMMIT_ON_DEMAND: mi::mi_option_t = 40;
+    pub(super) const ALLOW_THP: mi::mi_option_t = 43;
+
+    pub(super) fn tune() {
+        // SAFETY: sets options; called before the heap serves any block.
+        unsafe {
+            mi::mi_option_set(PURGE_DELAY, 10);
+            mi::mi_option_set(PAGE_COMMIT_ON_DEMAND, 1);
+            mi::mi_option_set(ALLOW_THP, 0);
+        }
+    }
+
+    pub(super) unsafe extern "C" fn ts_malloc(size: usize) -> *mut c_void {
+        // SAFETY: any size; null when out of memory, as tree-sitter expects.
+        unsafe { mi::mi_malloc(size) }
+    }
+
+    pub(super) unsafe extern "C" fn ts_calloc(count: usize, size: usize) -> *mut c_void {
+        // SAFETY: mimalloc checks `count * size` for overflow.
+        unsafe { mi::mi_calloc(count, size) }
+    }
+
+    pub(super) unsafe extern "C" fn ts_realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: `ptr` is null or a live block of this heap (tree-sitter's contract).
+        unsafe { mi::mi_realloc(ptr, size) }
+    }
+
+    pub(super) unsafe extern "C" fn ts_free(ptr: *mut c_void) {
+        // SAFETY: as in `ts_realloc`; `mi_free` takes null.
+        unsafe { mi::mi_free(ptr) }
+    }
+
+    /// Zeroes the whole usable block (all tree-sitter may have written), then frees it.
+    pub(super) unsafe extern "C" fn ts_free_scrubbed(ptr: *mut c_void) {
+        if ptr.is_null() {
+            return;
+        }
+        // SAFETY: a live block of this heap, owned by the caller until freed here.
+        unsafe {
+            scrub(ptr.cast(), mi::mi_usable_size(ptr));
+            mi::mi_free(ptr);
+        }
+    }
+
+    /// A block that already holds `size` stays where it is (a shrunk tail is zeroed when
+    /// the block is freed, which zeroes its usable size); any other is allocated anew,
+    /// copied, and the old one zeroed and freed: mimalloc's own `realloc` would free it
+    /// unzeroed.
+    pub(super) unsafe extern "C" fn ts_realloc_scrubbed(
+        ptr: *mut c_void,
+        size: usize,
+    ) -> *mut c_void {
+        if ptr.is_null() {
+            // SAFETY: realloc(NULL, n) is malloc(n).
+            return unsafe { ts_malloc(size) };
+        }
+        // SAFETY: `ptr` is a live block of this heap; the copy reads its usable bytes,
+        // which fit the new block (it is larger), and the old block is released once.
+        unsafe {
+            let usable = mi::mi_usable_size(ptr);
+            if size <= usable {
+                return ptr;
+            }
+            let moved = mi::mi_malloc(size);
+            if moved.is_null() {
+                return moved;
+            }
+            std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), moved.cast::<u8>(), usable);
+            ts_free_scrubbed(ptr);
+            moved
+        }
+    }
+}
+
 /// Routes tree-sitter's allocations through the Rust global allocator (and so through
-/// scrubbing). Call once at start, before anything is parsed.
+/// whatever it does when a block is freed). Call once at start, before anything is parsed.
 pub fn route_tree_sitter_to_global_allocator() {
     // SAFETY: called before any tree-sitter object exists, so no block allocated by libc
     // is ever freed by `ts_free`.
@@ -273,6 +408,52 @@ mod tests {
         ));
         use super::headed as h;
         round_trip((h::ts_malloc, h::ts_calloc, h::ts_realloc, h::ts_free));
+    }
+
+    #[test]
+    fn own_heap_blocks_round_trip() {
+        use super::own_heap as o;
+        round_trip((o::ts_malloc, o::ts_calloc, o::ts_realloc, o::ts_free));
+        round_trip((
+            o::ts_malloc,
+            o::ts_calloc,
+            o::ts_realloc_scrubbed,
+            o::ts_free_scrubbed,
+        ));
+    }
+
+    /// Growing within the usable block keeps it in place; growing past it moves the bytes.
+    #[test]
+    fn own_heap_scrubbed_realloc_keeps_what_fits_in_place() {
+        use super::own_heap as o;
+        unsafe {
+            let p = o::ts_malloc(20);
+            let usable = libmimalloc_sys::mi_usable_size(p);
+            std::ptr::write_bytes(p.cast::<u8>(), 9, usable);
+            assert_eq!(o::ts_realloc_scrubbed(p, usable), p);
+            let q = o::ts_realloc_scrubbed(p, usable + 1).cast::<u8>();
+            assert!((0..usable).all(|i| *q.add(i) == 9));
+            o::ts_free_scrubbed(q.cast());
+        }
+    }
+
+    /// The option numbers are the ones their names say: each has its documented default
+    /// until `tune` sets it. A mimalloc whose options were renumbered fails here.
+    #[test]
+    fn options_are_the_named_ones() {
+        use super::own_heap as o;
+        use libmimalloc_sys::mi_option_get;
+        let get = |option| unsafe { mi_option_get(option) };
+        let environment = std::env::vars().any(|(k, _)| k.starts_with("MIMALLOC_"));
+        if !environment {
+            assert_eq!(get(o::PURGE_DELAY), 1000, "purge_delay");
+            assert_eq!(get(o::PAGE_COMMIT_ON_DEMAND), 0, "page_commit_on_demand");
+            assert_eq!(get(o::ALLOW_THP), 1, "allow_thp");
+        }
+        o::tune();
+        assert_eq!(get(o::PURGE_DELAY), 10);
+        assert_eq!(get(o::PAGE_COMMIT_ON_DEMAND), 1);
+        assert_eq!(get(o::ALLOW_THP), 0);
     }
 
     /// A block is released whole, so a scrubbing allocator zeroes every byte tree-sitter

@@ -8,6 +8,7 @@
 //! [`tree_sitter::Language`] of each grammar; nothing about rules or matching.
 
 pub mod alloc;
+pub mod scrub;
 
 use std::fmt;
 use std::path::Path;

@@ -7,11 +7,13 @@
 //! inner allocator already gave (its usable size, [`UsableSize`]) stays where it is; any
 //! other is allocate, copy, scrub, free, because the inner allocator's own `realloc` may move
 //! a block and release the old one unscrubbed. tree-sitter's C allocations (trees, lexer
-//! buffers, parse stacks) reach the same allocator through
-//! [`volatile_grammars::alloc::route_tree_sitter_to_global_allocator`].
+//! buffers, parse stacks) are on a heap of their own, scrubbed the same way
+//! ([`volatile_grammars::alloc::route_tree_sitter_to_own_heap`]).
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+
+use volatile_grammars::scrub::scrub;
 
 /// An allocator that can say how many bytes a block it returned really has, so that a
 /// `realloc` within them needs neither a move nor a copy.
@@ -89,54 +91,6 @@ impl<A> ScrubbingAllocator<A> {
     pub const fn new(inner: A) -> Self {
         ScrubbingAllocator { inner }
     }
-}
-
-/// Zeroes `len` bytes at `ptr` in a way the optimiser may not remove.
-///
-/// Most released blocks are small (tree nodes, strings, vector buffers), where a call to
-/// `memset` costs more than the zeroing itself: up to 64 bytes are zeroed inline with two to
-/// four overlapping unaligned stores; larger blocks go to `write_bytes`, the C library's
-/// vectorised `memset`. `black_box` on the pointer makes the zeroed bytes observable as far
-/// as the optimiser knows, so the stores are not elided as dead even though the block is
-/// freed right after.
-///
-/// # Safety
-/// `ptr..ptr+len` must be writable memory this code owns.
-#[inline]
-unsafe fn scrub(ptr: *mut u8, len: usize) {
-    // SAFETY: every store below lies inside `ptr..ptr+len`, which the caller owns; the
-    // overlapping pairs start at 0 and end at `len`.
-    unsafe {
-        match len {
-            0 => {}
-            1..4 => {
-                for i in 0..len {
-                    ptr.add(i).write(0);
-                }
-            }
-            4..8 => {
-                ptr.cast::<u32>().write_unaligned(0);
-                ptr.add(len - 4).cast::<u32>().write_unaligned(0);
-            }
-            8..16 => {
-                ptr.cast::<u64>().write_unaligned(0);
-                ptr.add(len - 8).cast::<u64>().write_unaligned(0);
-            }
-            16..32 => {
-                ptr.cast::<u128>().write_unaligned(0);
-                ptr.add(len - 16).cast::<u128>().write_unaligned(0);
-            }
-            32..=64 => {
-                ptr.cast::<u128>().write_unaligned(0);
-                ptr.add(16).cast::<u128>().write_unaligned(0);
-                ptr.add(len - 32).cast::<u128>().write_unaligned(0);
-                ptr.add(len - 16).cast::<u128>().write_unaligned(0);
-            }
-            _ => std::ptr::write_bytes(ptr, 0, len),
-        }
-    }
-    std::hint::black_box(ptr);
-    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 // SAFETY: every method forwards to the inner allocator with the same layouts it was given
@@ -243,23 +197,6 @@ mod tests {
             .lock()
             .map(|d| d.clone())
             .unwrap_or_default()
-    }
-
-    #[test]
-    fn scrub_zeroes_exactly_the_range_at_every_small_size() {
-        for len in 0..=200usize {
-            let mut buffer = vec![0xA5u8; len + 32];
-            unsafe { scrub(buffer.as_mut_ptr().add(16), len) };
-            assert!(buffer[..16].iter().all(|&b| b == 0xA5), "before, len {len}");
-            assert!(
-                buffer[16..16 + len].iter().all(|&b| b == 0),
-                "inside, len {len}"
-            );
-            assert!(
-                buffer[16 + len..].iter().all(|&b| b == 0xA5),
-                "after, len {len}"
-            );
-        }
     }
 
     #[test]
