@@ -79,24 +79,27 @@ mod linux {
             .unwrap_or(4096)
     }
 
-    /// A frame of `NEAR` zeros, right below its caller's.
+    /// A frame of `NEAR` zeros, right below its caller's; returns the lowest address it
+    /// zeroed.
     #[inline(never)]
-    fn zero_near() {
+    fn zero_near() -> usize {
         let mut zeros = [0u8; NEAR];
         // The zeros must be written, though nothing reads them.
         std::hint::black_box(&mut zeros);
+        zeros.as_ptr() as usize
     }
 
-    /// Clears the stack from its end up to `NEAR` bytes below this frame.
+    /// Clears the stack from its end up to `zeroed`, the lowest address `zero_near` wrote.
     #[inline(never)]
-    fn clear_far() {
+    fn clear_far(zeroed: usize) {
         let Some(low) = stack_low() else { return };
-        let here = std::hint::black_box(&low) as *const usize as usize;
         let page = page_size();
-        // Page-aligned: the pages from the stack's end up to `NEAR` (and up to a page more)
-        // below this frame, which `zero_near` already wrote.
+        // Page-aligned: from the stack's end up to the first page boundary at or above
+        // `zeroed`. What lies between `zeroed` and that boundary was written by `zero_near`
+        // (no frame holds it any more) and is `NEAR` minus at most a page below this frame;
+        // rounding down instead would leave up to a page unscrubbed below `zeroed`.
         let start = low.next_multiple_of(page);
-        let end = here.saturating_sub(NEAR) & !(page - 1);
+        let end = zeroed.next_multiple_of(page);
         if end <= start {
             return;
         }
@@ -113,8 +116,8 @@ mod linux {
     }
 
     pub(super) fn scrub_stack_below() {
-        zero_near();
-        clear_far();
+        let zeroed = zero_near();
+        clear_far(zeroed);
     }
 
     #[cfg(test)]
