@@ -188,14 +188,15 @@ mod headed {
     }
 }
 
-/// Has both heaps hand the free memory they hold back to the system: tree-sitter's own
-/// (mimalloc purges its free pages now rather than after its delay) and the C library's
+/// Has both heaps hand the free memory they hold back to the system now: tree-sitter's own
+/// (mimalloc purges its free pages at once, whatever their delay) and the C library's
 /// (glibc's `malloc_trim`: whole free pages anywhere in its heaps, not only at their tops;
 /// nothing elsewhere). For freeing a large tree piece by piece while its copy grows (see
 /// the engine's flat tree), which would otherwise leave the freed pages resident.
 pub extern "C" fn release_free_memory() {
-    // SAFETY: collects this thread's mimalloc heap; takes no pointer.
-    unsafe { libmimalloc_sys::mi_collect(false) };
+    // SAFETY: collects this thread's mimalloc heap and purges the free pages of every
+    // arena (`force`); takes no pointer.
+    unsafe { libmimalloc_sys::mi_collect(true) };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only returns free memory; it takes the allocator's own locks.
     unsafe {
@@ -215,10 +216,12 @@ pub enum Freed {
 /// Gives tree-sitter's allocations a mimalloc heap of their own, its blocks zeroed when
 /// freed unless `freed` says otherwise. Call once at start, before anything is parsed.
 ///
-/// mimalloc is tuned for a scanner's footprint: free pages are purged after 10 ms (its
-/// default is a second), pages are committed when first used, and transparent huge pages
-/// are not asked for. With its defaults a scan of the Java corpus peaked at 69 MB, with
-/// these at 45 MB (`benches/README.md`).
+/// mimalloc is tuned for a scanner's footprint: pages are committed when first used,
+/// transparent huge pages are not asked for, and free pages wait a second before they are
+/// handed back (`purge_delay`), so that the next file's parse finds them still mapped;
+/// a large tree's pages are handed back at once as its copy frees them
+/// ([`release_free_memory`]). With mimalloc's defaults a scan of the Java corpus peaked at
+/// 69 MB, with these at 43 MB (`benches/README.md`).
 pub fn route_tree_sitter_to_own_heap(freed: Freed) {
     own_heap::tune();
     let allocator = match freed {
@@ -258,7 +261,8 @@ mod own_heap {
     pub(super) fn tune() {
         // SAFETY: sets options; called before the heap serves any block.
         unsafe {
-            mi::mi_option_set(PURGE_DELAY, 10);
+            // mimalloc's default, set so that another default does not change it unseen.
+            mi::mi_option_set(PURGE_DELAY, 1000);
             mi::mi_option_set(PAGE_COMMIT_ON_DEMAND, 1);
             mi::mi_option_set(ALLOW_THP, 0);
         }
@@ -451,9 +455,50 @@ mod tests {
             assert_eq!(get(o::ALLOW_THP), 1, "allow_thp");
         }
         o::tune();
-        assert_eq!(get(o::PURGE_DELAY), 10);
+        assert_eq!(get(o::PURGE_DELAY), 1000);
         assert_eq!(get(o::PAGE_COMMIT_ON_DEMAND), 1);
         assert_eq!(get(o::ALLOW_THP), 0);
+    }
+
+    /// Resident memory of this process, from `/proc/self/statm`.
+    #[cfg(target_os = "linux")]
+    fn resident_bytes() -> usize {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+        let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+        // SAFETY: sysconf takes no pointer.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        pages * page
+    }
+
+    /// Free pages wait a second before mimalloc purges them, but `release_free_memory`
+    /// hands them back at once: what a large tree's consuming copy relies on.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn release_hands_free_pages_back_at_once() {
+        use super::own_heap as o;
+        const BLOCK: usize = 16 << 10;
+        const TOTAL: usize = 96 << 20;
+        o::tune();
+        unsafe {
+            let blocks: Vec<*mut c_void> = (0..TOTAL / BLOCK)
+                .map(|_| {
+                    let p = o::ts_malloc(BLOCK);
+                    assert!(!p.is_null());
+                    std::ptr::write_bytes(p.cast::<u8>(), 1, BLOCK);
+                    p
+                })
+                .collect();
+            let touched = resident_bytes();
+            for p in blocks {
+                o::ts_free_scrubbed(p);
+            }
+            super::release_free_memory();
+            let released = resident_bytes();
+            assert!(
+                released + (64 << 20) <= touched,
+                "resident {touched} bytes with the blocks, {released} after release"
+            );
+        }
     }
 
     /// A block is released whole, so a scrubbing allocator zeroes every byte tree-sitter
