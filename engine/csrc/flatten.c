@@ -106,8 +106,10 @@ static bool grow(void **items, uint32_t *capacity, size_t item_size) {
   return true;
 }
 
-// How many of a subtree's children the walk asks for when it enters the subtree.
+// How many of a subtree's children the walk asks for when it enters the subtree, and how
+// many of each of those children's own children.
 #define PREFETCH_CHILDREN 16
+#define PREFETCH_GRANDCHILDREN 16
 
 // Asks for a subtree's own data and the end of its children array (which comes before it,
 // in the same block), without waiting for them. Every subtree is a block of its own,
@@ -153,6 +155,22 @@ static bool push_frame(
   frame->block = ts_subtree_children(subtree);
   uint32_t ahead = frame->child_count < PREFETCH_CHILDREN ? frame->child_count : PREFETCH_CHILDREN;
   for (uint32_t i = 0; i < ahead; i++) prefetch(frame->children[i]);
+  // One level further: the children's data asked for above arrive together, so reading
+  // them here waits for about one miss, and their own children are then on their way
+  // while the walk goes through the first child's subtree. Without this, each level of a
+  // descent waited for its own miss. It took the copy from 37.0 to 41.2 MiB/s on
+  // TypeScript, 37.7 to 43.9 on Python and 68.0 to 76.7 on Java (`*-large/copy`, against
+  // a run saved just before); asking for 4 grandchildren gained about half as much, and
+  // for 32 children less.
+  for (uint32_t i = 0; i < ahead; i++) {
+    Subtree child = frame->children[i];
+    if (child.data.is_inline) continue;
+    uint32_t count = child.ptr->child_count;
+    if (count == 0) continue;
+    const Subtree *grandchildren = ts_subtree_children(child);
+    uint32_t deeper = count < PREFETCH_GRANDCHILDREN ? count : PREFETCH_GRANDCHILDREN;
+    for (uint32_t j = 0; j < deeper; j++) prefetch(grandchildren[j]);
+  }
   return true;
 }
 
