@@ -463,8 +463,13 @@ mod tests {
     /// Resident memory of this process, from `/proc/self/statm`.
     #[cfg(target_os = "linux")]
     fn resident_bytes() -> usize {
-        let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-        let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let statm = match std::fs::read_to_string("/proc/self/statm") {
+            Ok(statm) => statm,
+            Err(e) => panic!("/proc/self/statm: {e}"),
+        };
+        let Some(Ok(pages)) = statm.split_whitespace().nth(1).map(str::parse::<usize>) else {
+            panic!("/proc/self/statm: {statm}")
+        };
         // SAFETY: sysconf takes no pointer.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         pages * page
