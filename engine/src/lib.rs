@@ -24,6 +24,7 @@ pub mod finding;
 pub mod fingerprint;
 pub mod incremental;
 pub mod kinds;
+pub mod literal_scan;
 pub mod loader;
 pub mod matcher;
 pub mod memo;

@@ -19,15 +19,16 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{
     Capture, Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Repetition,
 };
 
 use crate::compile::{Finder, LangRule};
+use crate::literal_scan::LiteralScan;
 use crate::matcher::Rule;
 use crate::query::{QueryRule, TextNeed};
 
@@ -35,8 +36,6 @@ use crate::query::{QueryRule, TextNeed};
 const MIN_LITERAL_BYTES: usize = 2;
 /// A clause with more alternatives than this says too little to be worth its scan cost.
 const MAX_CLAUSE_LITERALS: usize = 64;
-/// Up to this many literals the automaton is a DFA (about 3.5 kB of it per literal).
-const MAX_DFA_LITERALS: usize = 4096;
 /// An `any` keeps the clauses of every way of taking one clause of each alternative up to
 /// this many ways (see [`any_clauses`]).
 const MAX_ANY_CLAUSES: usize = 8;
@@ -412,7 +411,7 @@ fn fold_ascii_case(hir: &Hir) -> Hir {
 /// One language's rules' requirements, compiled into one automaton.
 #[derive(Debug)]
 pub struct Prefilter {
-    automaton: Option<AhoCorasick>,
+    automaton: Option<LiteralScan>,
     /// Per literal id: its length in bytes.
     lengths: Vec<u32>,
     /// Per rule: its clauses as literal ids.
@@ -475,21 +474,8 @@ impl Prefilter {
         let anchors = intern(locals, &mut ids, &mut literals);
         // Building can only fail on limits far beyond any playbook; without an automaton
         // every rule runs at every node of its kinds, which is always correct.
-        let automaton = if literals.is_empty() {
-            None
-        } else {
-            // Every file of the language is scanned, so the scan's speed matters more than
-            // the automaton's size: a DFA finds the literals of the example playbooks 2.2 x
-            // faster than the default contiguous NFA (0.44 s against 0.99 s over the Python
-            // corpus, benches/README.md), at 0.7 MB for 222 literals and 12 MB for 3,488.
-            // Past that size its memory stops paying for itself.
-            let kind = (literals.len() <= MAX_DFA_LITERALS).then_some(AhoCorasickKind::DFA);
-            AhoCorasick::builder()
-                .kind(kind)
-                .ascii_case_insensitive(true)
-                .build(literals.iter().map(|l| l.as_bytes()))
-                .ok()
-        };
+        let automaton =
+            LiteralScan::new(&literals.iter().map(|l| l.as_bytes()).collect::<Vec<_>>());
         let mut recorded = vec![false; literals.len()];
         for id in anchors.iter().flatten().flatten() {
             recorded[*id as usize] = true;
@@ -523,13 +509,12 @@ impl Prefilter {
         let mut starts = (text.len() < u32::MAX as usize && self.recorded.iter().any(|r| *r))
             .then(|| vec![Vec::new(); count]);
         let mut found = 0usize;
-        for m in automaton.find_overlapping_iter(text) {
-            let id = m.pattern().as_usize();
+        automaton.for_each(text.as_bytes(), |id, start| {
             if let Some(starts) = starts.as_mut()
                 && self.recorded.get(id).copied().unwrap_or(false)
                 && let Some(at) = starts.get_mut(id)
             {
-                at.push(m.start() as u32);
+                at.push(start as u32);
             }
             if let Some(slot) = present.get_mut(id)
                 && !*slot
@@ -538,10 +523,11 @@ impl Prefilter {
                 found += 1;
                 // Without offsets to record, the scan is done once everything is found.
                 if found == count && starts.is_none() {
-                    break;
+                    return ControlFlow::Break(());
                 }
             }
-        }
+            ControlFlow::Continue(())
+        });
         Some(Scan { present, starts })
     }
 
