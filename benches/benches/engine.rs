@@ -4,13 +4,23 @@
 //! and `analyze` the whole per-file analysis with the example playbooks (parse + match),
 //! so `analyze - parse` is the cost of matching. `<lang>-large/copy` is the copy of an
 //! 8 MiB file's tree, far larger than the caches, as a corpus's bundled files are.
+//! `<lang>-literals` is the prefilter's pass over the 8 MiB file, looking for every literal
+//! of the example playbooks' rules in that language: `laned` as the engine does it, and
+//! `one-run` as `aho-corasick`'s own overlapping search over the same DFA did it before,
+//! the baseline in the same run.
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::collections::BTreeSet;
 use std::hint::black_box;
-use volatile_benches::{example_rule_set, sample_source};
+use std::ops::ControlFlow;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use volatile_benches::{example_playbooks, example_rule_set, sample_source};
 use volatile_engine::analyze::{AnalyzeOptions, analyze};
+use volatile_engine::literal_scan::LiteralScan;
+use volatile_engine::prefilter::{RegexClauses, local_requirement, requirement};
 use volatile_engine::tree::{SyntaxTree, parse_ts};
 use volatile_grammars::Lang;
 
@@ -74,7 +84,63 @@ fn bench(c: &mut Criterion) {
             b.iter(|| SyntaxTree::from_ts(lang, &source, black_box(&tree)).len())
         });
         group.finish();
+
+        let literals = example_literals(lang);
+        let Some(laned) = LiteralScan::new(&literals) else {
+            panic!("{lang:?}: no literals in the example rules")
+        };
+        let one_run = match AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::DFA))
+            .ascii_case_insensitive(true)
+            .build(&literals)
+        {
+            Ok(automaton) => automaton,
+            Err(e) => panic!("{lang:?}: {e}"),
+        };
+        let mut group = c.benchmark_group(format!("{}-literals", lang.name()));
+        group.throughput(Throughput::Bytes(source.len() as u64));
+        group.sample_size(20);
+        group.bench_function("laned", |b| {
+            b.iter(|| {
+                let mut found = 0usize;
+                laned.for_each(black_box(source.as_bytes()), |_, _| {
+                    found += 1;
+                    ControlFlow::Continue(())
+                });
+                found
+            })
+        });
+        group.bench_function("one-run", |b| {
+            b.iter(|| one_run.find_overlapping_iter(black_box(&source)).count())
+        });
+        group.finish();
     }
+}
+
+/// Every literal the prefilter looks for in `lang` with the example playbooks, in lower
+/// case as it keeps them.
+fn example_literals(lang: Lang) -> Vec<String> {
+    let regexes = RegexClauses::new();
+    let mut literals = BTreeSet::new();
+    for playbook in example_playbooks() {
+        for rule in &playbook.rules {
+            let Some(at) = rule.languages.iter().position(|l| *l == lang) else {
+                continue;
+            };
+            let Some(lang_rule) = rule.per_lang.get(at) else {
+                continue;
+            };
+            for req in [
+                requirement(lang_rule, &regexes),
+                local_requirement(lang_rule, &regexes),
+            ] {
+                for literal in req.clauses.iter().flatten() {
+                    literals.insert(literal.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    literals.into_iter().collect()
 }
 
 criterion_group! {
