@@ -2,11 +2,12 @@
 //! one pass over each file.
 //!
 //! An Aho-Corasick DFA takes one table lookup per byte, and each lookup needs the state the
-//! previous one gave: a single pass runs at the latency of those dependent loads (1.8 ns a
+//! previous one gave: a single pass runs at the latency of those dependent loads (1.7 ns a
 //! byte over the TypeScript corpus's JavaScript with the example playbook's 273 literals,
 //! whether it holds 10 literals or 273). So the text is cut into four parts and one loop
 //! steps four independent runs of the same DFA, one per part, whose lookups overlap:
-//! 0.76 ns a byte, the same occurrences (`benches/README.md`). Each run starts the longest
+//! 0.7 ns a byte, the same occurrences (criterion `*-literals`: 2.2-2.4 x the one run's
+//! throughput; `benches/README.md`). Each run starts the longest
 //! literal's length, less one, before its part, so that an occurrence straddling two
 //! parts is seen whole by the run of the part it ends in, and a run reports only what
 //! ends in its own part: every occurrence is reported exactly once.
