@@ -50,10 +50,11 @@ enum Search {
 
 impl LiteralScan {
     /// Compiles `literals` (pattern `i` is `literals[i]`), matched ignoring ASCII case.
-    /// `None` when there are no literals, or when building fails (only on limits far
-    /// beyond any playbook).
+    /// `None` when there are no literals, when one is empty (it would occur everywhere,
+    /// so a scan could tell nothing; the prefilter derives none), or when building fails
+    /// (only on limits far beyond any playbook).
     pub fn new<L: AsRef<[u8]>>(literals: &[L]) -> Option<LiteralScan> {
-        if literals.is_empty() {
+        if literals.is_empty() || literals.iter().any(|l| l.as_ref().is_empty()) {
             return None;
         }
         let search = if literals.len() <= MAX_DFA_LITERALS {
@@ -267,6 +268,7 @@ mod tests {
     #[test]
     fn nothing_to_look_for_builds_nothing() {
         assert!(LiteralScan::new::<&[u8]>(&[]).is_none());
+        assert!(LiteralScan::new(&[&b"ab"[..], b""]).is_none());
     }
 
     #[test]
