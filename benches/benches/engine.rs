@@ -124,10 +124,7 @@ fn example_literals(lang: Lang) -> Vec<String> {
     let mut literals = BTreeSet::new();
     for playbook in example_playbooks() {
         for rule in &playbook.rules {
-            let Some(at) = rule.languages.iter().position(|l| *l == lang) else {
-                continue;
-            };
-            let Some(lang_rule) = rule.per_lang.get(at) else {
+            let Some(lang_rule) = rule.for_lang(lang) else {
                 continue;
             };
             for req in [

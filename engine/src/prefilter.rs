@@ -459,8 +459,9 @@ fn intern(
 pub struct Scan {
     /// Per literal id: whether it occurs.
     present: Vec<bool>,
-    /// Per literal id: the byte offsets where it starts, for the recorded literals; `None`
-    /// when the text was too long to record offsets in 32 bits.
+    /// Per literal id: the byte offsets where it starts, for the recorded literals, in no
+    /// particular order (the scan's runs interleave); `None` when the text was too long to
+    /// record offsets in 32 bits.
     starts: Option<Vec<Vec<u32>>>,
 }
 
