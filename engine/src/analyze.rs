@@ -21,7 +21,7 @@ use crate::memo::Memo;
 use crate::metavar::Env;
 use crate::playbook::Playbook;
 use crate::position::{LineIndex, strip_bom};
-use crate::prefilter::{Prefilter, RegexClauses, local_requirement, requirement};
+use crate::prefilter::{Prefilter, RegexClauses, Scan, local_requirement, requirement};
 use crate::transform::{apply_transforms, constraints_hold};
 use crate::tree::{NodeId, ParseError, SyntaxTree, parse_ts};
 
@@ -112,6 +112,9 @@ struct LangRules {
     /// only at the ancestors of their literals' occurrences, or, when a file has no scan to
     /// find these (the prefilter is off), at every node of their kinds like the others.
     anchored: KindIndex,
+    /// Per rule: a number for the set of kinds it may match, the same for rules with the
+    /// same kinds (those of [`LangRules::anchored`] with the same places share their nodes).
+    kind_sets: Vec<u32>,
     queries: Vec<u32>,
     /// The queries that run at the nodes of known root kinds and whose predicates need
     /// literals: with a scan, only the roots containing those literals run them.
@@ -171,6 +174,17 @@ impl RuleSet {
             let count = LangInfo::of(*lang).kind_count();
             lr.walked = KindIndex::new(count);
             lr.anchored = KindIndex::new(count);
+            let mut kind_sets: HashMap<Option<&[u16]>, u32> = HashMap::new();
+            lr.kind_sets = lr
+                .rules
+                .iter()
+                .map(|active| {
+                    let next = kind_sets.len() as u32;
+                    *kind_sets
+                        .entry(active.lang_rule().kinds.as_deref())
+                        .or_insert(next)
+                })
+                .collect();
             for (i, active) in lr.rules.iter().enumerate() {
                 let rule = active.lang_rule();
                 match &rule.finder {
@@ -401,6 +415,39 @@ fn internal_error(path: &str) -> FileAnalysis {
 /// An anchored rule's index and the byte ranges of the source each match must cover one of.
 type Anchor = (u32, Vec<(u32, u32)>);
 
+/// The anchored rules of a file that apply, and the byte ranges of the source the matches
+/// of each must cover one of. Rules whose rarest clause is the same literals (variants of
+/// one rule, rules on one API) share one list of places, found and sorted once.
+struct Anchors {
+    /// Distinct lists of places, each sorted.
+    places: Vec<Vec<(u32, u32)>>,
+    /// Each rule, by index into the language's rules, and its list in `places`.
+    rules: Vec<(u32, u32)>,
+}
+
+impl Anchors {
+    /// The places of each of `rules` from the prefilter's `scan`; `None` when the scan
+    /// recorded no offsets or one of the rules has no local requirement.
+    fn of(prefilter: &Prefilter, scan: &Scan, rules: impl Iterator<Item = u32>) -> Option<Anchors> {
+        // Per clause number: its list in `places`, once found.
+        let mut list_of = vec![u32::MAX; prefilter.clause_count()];
+        let mut anchors = Anchors {
+            places: Vec::new(),
+            rules: Vec::new(),
+        };
+        for i in rules {
+            let clause = prefilter.rarest_clause(scan, i as usize)?;
+            let slot = list_of.get_mut(clause as usize)?;
+            if *slot == u32::MAX {
+                anchors.places.push(prefilter.places(scan, clause)?);
+                *slot = (anchors.places.len() - 1) as u32;
+            }
+            anchors.rules.push((i, *slot));
+        }
+        Some(anchors)
+    }
+}
+
 /// The rules of a file's language that run on it.
 struct Selection<'r> {
     rules: &'r LangRules,
@@ -409,7 +456,7 @@ struct Selection<'r> {
     /// For each anchored rule that applies: the byte ranges of the source its matches
     /// must cover one of. `None` when the file was not scanned: anchored rules then run
     /// at every node of their kinds.
-    anchors: Option<Vec<Anchor>>,
+    anchors: Option<Anchors>,
     /// For each anchored query that applies (`LangRules::anchored_queries`): the byte
     /// ranges of the source one of which the root node of each match must cover, sorted.
     /// Empty when the file was not scanned.
@@ -445,12 +492,11 @@ impl<'r> Selection<'r> {
             && let Some(scan) = prefilter.scan(source)
         {
             rules_prefiltered = prefilter.filter(&scan, &mut applies);
-            anchors = rules
-                .anchored
-                .all()
-                .filter(|&i| applies[i as usize])
-                .map(|i| Some((i, prefilter.anchor(&scan, i as usize)?)))
-                .collect::<Option<Vec<_>>>();
+            anchors = Anchors::of(
+                prefilter,
+                &scan,
+                rules.anchored.all().filter(|&i| applies[i as usize]),
+            );
             query_anchors = rules
                 .anchored_queries
                 .iter()
@@ -907,51 +953,92 @@ impl Runner<'_, '_> {
     }
 
     /// Each anchored rule at the nodes of its kinds that cover one of its places (byte
-    /// ranges of the source, which starts `offset` bytes before the tree's text).
-    fn anchored(
-        &mut self,
-        anchors: &[(u32, Vec<(u32, u32)>)],
-        offset: usize,
-    ) -> Result<(), Stopped> {
+    /// ranges of the source, which starts `offset` bytes before the tree's text). Rules
+    /// with the same places and kinds have the same such nodes, found once.
+    fn anchored(&mut self, anchors: &Anchors, offset: usize) -> Result<(), Stopped> {
         let tree = self.tree;
-        // Per node: the last anchored rule (by position in `anchors`) that reached it.
-        let mut seen = vec![u32::MAX; if anchors.is_empty() { 0 } else { tree.len() }];
-        let mut candidates = Vec::new();
-        for (round, (i, places)) in anchors.iter().enumerate() {
-            let round = round as u32;
-            let kinds = self.rules.rules[*i as usize].lang_rule().kinds.as_deref();
-            candidates.clear();
-            // Places in order, so that each search for the node covering one goes on from
-            // the previous one's.
-            let mut from = 0;
-            for &(start, end) in places {
-                let (Some(start), Some(end)) = (
-                    (start as usize).checked_sub(offset),
-                    (end as usize).checked_sub(offset),
-                ) else {
-                    continue;
-                };
-                // Up the ancestors, stopping at one an earlier occurrence reached.
-                let (mut at, searched) = tree.covering_from(from, start, end);
-                from = searched;
-                while let Some(node) = at {
-                    let mark = &mut seen[node as usize];
-                    if *mark == round {
-                        break;
-                    }
-                    *mark = round;
-                    if kinds.is_none_or(|k| k.contains(&tree.kind(node))) {
-                        candidates.push(node);
-                    }
-                    at = tree.parent(node);
-                }
+        // The rules in groups of the same places and kinds (findings are sorted later).
+        let mut order: Vec<(u32, u32, u32)> = anchors
+            .rules
+            .iter()
+            .map(|&(i, list)| {
+                let kinds = self.rules.kind_sets.get(i as usize).copied().unwrap_or(0);
+                (list, kinds, i)
+            })
+            .collect();
+        order.sort_unstable();
+        // Per node: the last group that reached it.
+        let mut seen = vec![u32::MAX; if order.is_empty() { 0 } else { tree.len() }];
+        let mut candidates: Vec<NodeId> = Vec::new();
+        let mut group = None;
+        for (round, &(list, kind_set, i)) in order.iter().enumerate() {
+            if group != Some((list, kind_set)) {
+                group = Some((list, kind_set));
+                candidates.clear();
+                let kinds = self.rules.rules[i as usize].lang_rule().kinds.as_deref();
+                let places = anchors
+                    .places
+                    .get(list as usize)
+                    .map_or(&[][..], Vec::as_slice);
+                let round = round as u32;
+                covering_ancestors(
+                    tree,
+                    places,
+                    offset,
+                    kinds,
+                    round,
+                    &mut seen,
+                    &mut candidates,
+                );
+                candidates.sort_unstable();
             }
-            candidates.sort_unstable();
             for &node in &candidates {
-                self.try_rule(*i, node)?;
+                self.try_rule(i, node)?;
             }
         }
         Ok(())
+    }
+}
+
+/// Appends to `out` the nodes of `kinds` (any kind when `None`) that cover one of
+/// `places` (sorted byte ranges of the source, which starts `offset` bytes before the
+/// tree's text), each once, in no particular order. `seen` holds, per node, the last
+/// `round` that reached it; this one marks the nodes it reaches with `round`.
+fn covering_ancestors(
+    tree: &SyntaxTree<'_>,
+    places: &[(u32, u32)],
+    offset: usize,
+    kinds: Option<&[u16]>,
+    round: u32,
+    seen: &mut [u32],
+    out: &mut Vec<NodeId>,
+) {
+    // Places in order, so that each search for the node covering one goes on from the
+    // previous one's.
+    let mut from = 0;
+    for &(start, end) in places {
+        let (Some(start), Some(end)) = (
+            (start as usize).checked_sub(offset),
+            (end as usize).checked_sub(offset),
+        ) else {
+            continue;
+        };
+        // Up the ancestors, stopping at one an earlier occurrence reached.
+        let (mut at, searched) = tree.covering_from(from, start, end);
+        from = searched;
+        while let Some(node) = at {
+            let Some(mark) = seen.get_mut(node as usize) else {
+                break;
+            };
+            if *mark == round {
+                break;
+            }
+            *mark = round;
+            if kinds.is_none_or(|k| k.contains(&tree.kind(node))) {
+                out.push(node);
+            }
+            at = tree.parent(node);
+        }
     }
 }
 

@@ -416,8 +416,10 @@ pub struct Prefilter {
     lengths: Vec<u32>,
     /// Per rule: its clauses as literal ids.
     rules: Vec<Vec<Vec<u32>>>,
-    /// Per rule: the clauses of its [`local_requirement`], as literal ids.
-    anchors: Vec<Vec<Vec<u32>>>,
+    /// The distinct clauses of the rules' [`local_requirement`]s, as literal ids.
+    anchor_clauses: Vec<Vec<u32>>,
+    /// Per rule: the clauses of its local requirement, as indices into `anchor_clauses`.
+    anchors: Vec<Vec<u32>>,
     /// Per literal id: whether a scan records where it occurs (it is in some anchor).
     recorded: Vec<bool>,
 }
@@ -472,19 +474,35 @@ impl Prefilter {
         let mut ids: HashMap<Box<str>, u32> = HashMap::new();
         let mut literals: Vec<Box<str>> = Vec::new();
         let rules = intern(requirements, &mut ids, &mut literals);
-        let anchors = intern(locals, &mut ids, &mut literals);
+        let mut clause_ids: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut anchor_clauses: Vec<Vec<u32>> = Vec::new();
+        let anchors: Vec<Vec<u32>> = intern(locals, &mut ids, &mut literals)
+            .into_iter()
+            .map(|clauses| {
+                clauses
+                    .into_iter()
+                    .map(|clause| {
+                        *clause_ids.entry(clause.clone()).or_insert_with(|| {
+                            anchor_clauses.push(clause);
+                            (anchor_clauses.len() - 1) as u32
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
         // Building can only fail on limits far beyond any playbook; without an automaton
         // every rule runs at every node of its kinds, which is always correct.
         let automaton =
             LiteralScan::new(&literals.iter().map(|l| l.as_bytes()).collect::<Vec<_>>());
         let mut recorded = vec![false; literals.len()];
-        for id in anchors.iter().flatten().flatten() {
+        for id in anchor_clauses.iter().flatten() {
             recorded[*id as usize] = true;
         }
         Prefilter {
             lengths: literals.iter().map(|l| l.len() as u32).collect(),
             automaton,
             rules,
+            anchor_clauses,
             anchors,
             recorded,
         }
@@ -552,24 +570,50 @@ impl Prefilter {
     }
 
     /// The byte ranges of the text that every match of rule `rule` must cover one of, in
-    /// order: the occurrences of the literals of its local clause that occurs least in this
-    /// text.
+    /// order: the [`Prefilter::places`] of its [`Prefilter::rarest_clause`].
     /// `None` when the rule has no local requirement or the scan recorded no offsets.
     pub fn anchor(&self, scan: &Scan, rule: usize) -> Option<Vec<(u32, u32)>> {
+        self.places(scan, self.rarest_clause(scan, rule)?)
+    }
+
+    /// How many distinct clauses the rules' local requirements have: the bound on the
+    /// clause numbers of [`Prefilter::rarest_clause`].
+    pub fn clause_count(&self) -> usize {
+        self.anchor_clauses.len()
+    }
+
+    /// The clause of rule `rule`'s local requirement whose literals occur least in the
+    /// scanned text, by number: rules with the same clause have the same places. `None`
+    /// when the rule has no local requirement or the scan recorded no offsets.
+    pub fn rarest_clause(&self, scan: &Scan, rule: usize) -> Option<u32> {
         let starts = scan.starts.as_ref()?;
-        let occurrences = |clause: &Vec<u32>| -> usize {
-            clause
+        let occurrences = |clause: u32| -> usize {
+            self.anchor_clauses
+                .get(clause as usize)
+                .map_or(&[][..], Vec::as_slice)
                 .iter()
                 .map(|&id| starts.get(id as usize).map_or(0, Vec::len))
                 .sum()
         };
-        let rarest = self
-            .anchors
+        self.anchors
             .get(rule)?
             .iter()
-            .min_by_key(|c| occurrences(c))?;
-        let mut out = Vec::with_capacity(occurrences(rarest));
-        for &id in rarest {
+            .copied()
+            .min_by_key(|&c| occurrences(c))
+    }
+
+    /// The byte ranges where the literals of clause number `clause` occur in the scanned
+    /// text, in order. `None` when the scan recorded no offsets or there is no such clause.
+    pub fn places(&self, scan: &Scan, clause: u32) -> Option<Vec<(u32, u32)>> {
+        let starts = scan.starts.as_ref()?;
+        let clause = self.anchor_clauses.get(clause as usize)?;
+        let mut out = Vec::with_capacity(
+            clause
+                .iter()
+                .map(|&id| starts.get(id as usize).map_or(0, Vec::len))
+                .sum(),
+        );
+        for &id in clause {
             let len = self.lengths.get(id as usize).copied().unwrap_or(0);
             for &start in starts.get(id as usize).map_or(&[][..], Vec::as_slice) {
                 out.push((start, start.saturating_add(len)));

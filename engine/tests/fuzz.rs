@@ -503,6 +503,84 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config())]
+
+    /// Several rules on the same literals in one playbook, each under two ids: anchored
+    /// rules with the same places and kinds share the nodes they are tried at, which must
+    /// change no finding. Twins find the same, and the prefilter changes nothing.
+    #[test]
+    fn rules_sharing_anchors_find_what_each_finds_alone(
+        rules in prop::collection::vec(anchored_rule(), 1..5),
+        lang in prop::sample::select(vec![Lang::Python, Lang::JavaScript]),
+        lines in prop::collection::vec(prop::sample::select(vec![
+            "foo(1)", "foo(foo(2))", "bar.baz(foo)", "print(foo(3))", "eval(x)",
+            "console.log(foo(1))", "x = foo", "bar.baz(1)(2)", "y = [foo, bar.baz(eval(foo))]",
+        ]), 0..12),
+    ) {
+        let (language, call) = match lang {
+            Lang::Python => ("python", "call"),
+            _ => ("javascript", "call_expression"),
+        };
+        let mut docs = Vec::new();
+        for (i, rule) in rules.into_iter().enumerate() {
+            let rule: Value = match serde_json::from_str(&rule.to_string().replace("CALL", call)) {
+                Ok(rule) => rule,
+                Err(e) => panic!("{e}"),
+            };
+            for twin in ["a", "b"] {
+                docs.push(json!({"id": format!("r{i}-{twin}"), "language": language,
+                                 "severity": "warning", "message": "m", "rule": rule.clone()}));
+            }
+        }
+        let outcome = inline_playbook(InlinePlaybookSpec { id: None, name: None, rules: docs });
+        prop_assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+        let set = RuleSet::new(&[Arc::new(outcome.playbook)], &RuleFilter::default());
+        let code = lines.join("\n");
+        {
+            let (with, without) = with_and_without_prefilter(&set, lang, &code);
+            prop_assert_eq!(&with, &without, "{:?}", lang);
+            // Each twin's findings, under the rule's number.
+            let of = |twin: &str| -> Vec<String> {
+                let mut found: Vec<String> = with
+                    .iter()
+                    .filter_map(|f| {
+                        let id = f[0].as_str()?.strip_suffix(twin)?;
+                        Some(format!("{id} {} {}", f[1], f[2]))
+                    })
+                    .collect();
+                found.sort();
+                found
+            };
+            prop_assert_eq!(of("-a"), of("-b"), "{:?}", lang);
+        }
+    }
+}
+
+/// Rules whose matches must contain literals that [`rules_sharing_anchors_find_what_each_finds_alone`]'s
+/// code has, so that they are anchored and often share their places and kinds.
+fn anchored_rule() -> impl Strategy<Value = Value> {
+    let pattern = prop::sample::select(vec![
+        "foo($A)",
+        "foo",
+        "bar.baz($$$)",
+        "bar.baz",
+        "print($A)",
+        "eval($X)",
+        "$F(foo)",
+    ]);
+    prop_oneof![
+        pattern.clone().prop_map(|p| json!({ "pattern": p })),
+        (
+            pattern.clone(),
+            prop::sample::select(vec!["CALL", "identifier"])
+        )
+            .prop_map(|(p, k)| json!({ "kind": k, "has": { "pattern": p, "stopBy": "end" } })),
+        (pattern.clone(), pattern)
+            .prop_map(|(p, q)| json!({ "any": [{ "pattern": p }, { "pattern": q }] })),
+    ]
+}
+
 /// The generators reach the interesting paths: a fuzz target whose inputs all fail early
 /// tests nothing. Enough rule documents compile, and enough analyses find something.
 #[test]
