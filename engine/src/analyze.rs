@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use volatile_grammars::Lang;
 
-use crate::compile::{CompiledRule, Finder, LangRule};
+use crate::compile::{CompiledRule, Finder, LangRule, PathGlobs};
 use crate::finding::{ByteRange, FileError, FileErrorCode, Finding, Fix, Severity};
 use crate::fingerprint::fingerprint;
 use crate::kinds::{ERROR_KIND, LangInfo};
@@ -115,6 +115,11 @@ struct LangRules {
     /// Per rule: a number for the set of kinds it may match, the same for rules with the
     /// same kinds (those of [`LangRules::anchored`] with the same places share their nodes).
     kind_sets: Vec<u32>,
+    /// One rule of each distinct `files`/`ignores` pair, by index: rules with the same
+    /// globs apply to the same paths, so each pair is matched once per file.
+    path_scopes: Vec<u32>,
+    /// Per rule: its pair's index in `path_scopes`, or `u32::MAX` when it has no globs.
+    scope_of: Vec<u32>,
     queries: Vec<u32>,
     /// The queries that run at the nodes of known root kinds and whose predicates need
     /// literals: with a scan, only the roots containing those literals run them.
@@ -174,6 +179,24 @@ impl RuleSet {
             let count = LangInfo::of(*lang).kind_count();
             lr.walked = KindIndex::new(count);
             lr.anchored = KindIndex::new(count);
+            let mut scopes: HashMap<PathGlobs<'_>, u32> = HashMap::new();
+            let mut path_scopes = Vec::new();
+            lr.scope_of = lr
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, active)| {
+                    let globs = active.rule.path_globs();
+                    if globs == (&None, &None) {
+                        return u32::MAX;
+                    }
+                    *scopes.entry(globs).or_insert_with(|| {
+                        path_scopes.push(i as u32);
+                        (path_scopes.len() - 1) as u32
+                    })
+                })
+                .collect();
+            lr.path_scopes = path_scopes;
             let mut kind_sets: HashMap<Option<&[u16]>, u32> = HashMap::new();
             lr.kind_sets = lr
                 .rules
@@ -478,10 +501,15 @@ impl<'r> Selection<'r> {
         let Some(rules) = set.langs.get(&lang) else {
             return Err(0);
         };
-        let mut applies: Vec<bool> = rules
-            .rules
+        let in_scope: Vec<bool> = rules
+            .path_scopes
             .iter()
-            .map(|r| r.rule.applies_to_path(path))
+            .map(|&i| rules.rules[i as usize].rule.applies_to_path(path))
+            .collect();
+        let mut applies: Vec<bool> = rules
+            .scope_of
+            .iter()
+            .map(|&scope| in_scope.get(scope as usize).copied().unwrap_or(true))
             .collect();
         let mut rules_prefiltered = 0;
         let mut anchors = None;
@@ -1209,5 +1237,58 @@ mod tests {
         );
         assert_eq!(parse_directive("// ignore this"), None);
         assert_eq!(parse_directive("// volatile-ignored"), None);
+    }
+
+    /// Rules with the same `files`/`ignores` share one match of their globs per file; each
+    /// rule still applies exactly where its own globs say.
+    #[test]
+    fn rules_apply_where_their_own_globs_say() {
+        let rule = |id: &str, globs: serde_json::Value| {
+            let mut doc = serde_json::json!({"id": id, "language": "python", "severity": "warning",
+                                             "message": "m", "rule": {"pattern": "eval($X)"}});
+            if let (Some(doc), Some(globs)) = (doc.as_object_mut(), globs.as_object()) {
+                doc.extend(globs.clone());
+            }
+            doc
+        };
+        let outside_tests = serde_json::json!({"ignores": ["**/tests/**"]});
+        let rules = vec![
+            rule("ignores-tests", outside_tests.clone()),
+            rule("everywhere", serde_json::json!({})),
+            rule("only-tests", serde_json::json!({"files": ["**/tests/**"]})),
+            rule("ignores-tests-too", outside_tests),
+            rule(
+                "tests-but-not-a",
+                serde_json::json!({"files": ["**/tests/**"], "ignores": ["**/a.py"]}),
+            ),
+        ];
+        let outcome = crate::playbook::inline_playbook(crate::spec::InlinePlaybookSpec {
+            id: None,
+            name: None,
+            rules,
+        });
+        assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+        let set = RuleSet::new(&[Arc::new(outcome.playbook)], &RuleFilter::default());
+        let fired = |path: &str| -> Vec<String> {
+            let result = analyze(
+                &set,
+                path,
+                Lang::Python,
+                "eval(x)\n",
+                &AnalyzeOptions::default(),
+            );
+            let mut ids: Vec<String> = result.findings.iter().map(|f| f.rule_id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            fired("src/a.py"),
+            ["everywhere", "ignores-tests", "ignores-tests-too"]
+        );
+        assert_eq!(fired("pkg/tests/a.py"), ["everywhere", "only-tests"]);
+        assert_eq!(
+            fired("pkg/tests/b.py"),
+            ["everywhere", "only-tests", "tests-but-not-a"]
+        );
     }
 }

@@ -102,6 +102,9 @@ pub struct LangRule {
     pub fix: Option<Fixer>,
 }
 
+/// A rule's `files` and `ignores` globs, as written.
+pub type PathGlobs<'a> = (&'a Option<Vec<String>>, &'a Option<Vec<String>>);
+
 /// A compiled rule: immutable, shared by every thread.
 #[derive(Debug)]
 pub struct CompiledRule {
@@ -157,6 +160,12 @@ impl CompiledRule {
             return false;
         }
         true
+    }
+
+    /// The `files` and `ignores` globs as written, which [`CompiledRule::applies_to_path`]
+    /// matches: rules with the same globs apply to the same paths.
+    pub fn path_globs(&self) -> PathGlobs<'_> {
+        (&self.spec.files, &self.spec.ignores)
     }
 
     /// Whether the rule runs at all.
