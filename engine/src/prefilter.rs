@@ -587,19 +587,14 @@ impl Prefilter {
     /// when the rule has no local requirement or the scan recorded no offsets.
     pub fn rarest_clause(&self, scan: &Scan, rule: usize) -> Option<u32> {
         let starts = scan.starts.as_ref()?;
-        let occurrences = |clause: u32| -> usize {
-            self.anchor_clauses
-                .get(clause as usize)
-                .map_or(&[][..], Vec::as_slice)
-                .iter()
-                .map(|&id| starts.get(id as usize).map_or(0, Vec::len))
-                .sum()
-        };
-        self.anchors
-            .get(rule)?
-            .iter()
-            .copied()
-            .min_by_key(|&c| occurrences(c))
+        self.anchors.get(rule)?.iter().copied().min_by_key(|&c| {
+            occurrences(
+                starts,
+                self.anchor_clauses
+                    .get(c as usize)
+                    .map_or(&[][..], Vec::as_slice),
+            )
+        })
     }
 
     /// The byte ranges where the literals of clause number `clause` occur in the scanned
@@ -607,12 +602,7 @@ impl Prefilter {
     pub fn places(&self, scan: &Scan, clause: u32) -> Option<Vec<(u32, u32)>> {
         let starts = scan.starts.as_ref()?;
         let clause = self.anchor_clauses.get(clause as usize)?;
-        let mut out = Vec::with_capacity(
-            clause
-                .iter()
-                .map(|&id| starts.get(id as usize).map_or(0, Vec::len))
-                .sum(),
-        );
+        let mut out = Vec::with_capacity(occurrences(starts, clause));
         for &id in clause {
             let len = self.lengths.get(id as usize).copied().unwrap_or(0);
             for &start in starts.get(id as usize).map_or(&[][..], Vec::as_slice) {
@@ -622,6 +612,14 @@ impl Prefilter {
         out.sort_unstable();
         Some(out)
     }
+}
+
+/// How many times the literals of `clause` (literal ids) occur, by the scan's `starts`.
+fn occurrences(starts: &[Vec<u32>], clause: &[u32]) -> usize {
+    clause
+        .iter()
+        .map(|&id| starts.get(id as usize).map_or(0, Vec::len))
+        .sum()
 }
 
 #[cfg(test)]
