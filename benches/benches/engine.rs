@@ -132,7 +132,7 @@ fn example_literals(lang: Lang) -> Vec<String> {
                 local_requirement(lang_rule, &regexes),
             ] {
                 for literal in req.clauses.iter().flatten() {
-                    literals.insert(literal.to_ascii_lowercase());
+                    literals.insert(literal.text.to_ascii_lowercase());
                 }
             }
         }

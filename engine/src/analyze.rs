@@ -175,7 +175,7 @@ impl RuleSet {
                 .iter()
                 .map(|r| local_requirement(r.lang_rule(), &regexes))
                 .collect();
-            let prefilter = Prefilter::new(&requirements, &locals);
+            let prefilter = Prefilter::new(*lang, &requirements, &locals);
             let count = LangInfo::of(*lang).kind_count();
             lr.walked = KindIndex::new(count);
             lr.anchored = KindIndex::new(count);
@@ -517,9 +517,9 @@ impl<'r> Selection<'r> {
         if options.prefilter
             && let Some(prefilter) = &rules.prefilter
             && applies.iter().any(|a| *a)
-            && let Some(scan) = prefilter.scan(source)
+            && let Some(mut scan) = prefilter.scan(source)
         {
-            rules_prefiltered = prefilter.filter(&scan, &mut applies);
+            rules_prefiltered = prefilter.filter(source, &mut scan, &mut applies);
             anchors = Anchors::of(
                 prefilter,
                 &scan,

@@ -17,6 +17,7 @@
 
 pub mod analyze;
 pub mod baseline;
+pub mod comments;
 pub mod compile;
 pub mod document;
 pub mod error;

@@ -55,6 +55,7 @@ pub struct Pattern {
     root_kind: Option<u16>,
     strictness: Strictness,
     has_error: bool,
+    lang: Lang,
 }
 
 /// Why a pattern cannot be compiled. Messages quote the pattern: it is rule text, not
@@ -172,6 +173,7 @@ impl Pattern {
             root_kind: None,
             strictness,
             has_error: contains_error(&tree, node),
+            lang,
         })
     }
 
@@ -208,6 +210,7 @@ impl Pattern {
             root_kind: Some(kind),
             strictness,
             has_error: contains_error(&tree, found),
+            lang,
         })
     }
 
@@ -269,18 +272,26 @@ impl Pattern {
     }
 
     /// The literal texts every match must contain, for prefiltering: the named terminal
-    /// nodes, whose text is compared exactly in every strictness but `signature`.
-    pub fn literals(&self) -> Vec<&str> {
+    /// nodes, whose text is compared exactly in every strictness but `signature`. Each
+    /// comes with whether it is code: a terminal that is neither a comment nor an error
+    /// (which matches nodes of any kind) matches only a node of its own kind, so its
+    /// text in a match lies outside comments.
+    pub fn literals(&self) -> Vec<(&str, bool)> {
         let mut out = Vec::new();
         if self.strictness == Strictness::Signature {
             return out;
         }
+        let info = LangInfo::of(self.lang);
         let mut stack = vec![&self.root];
         while let Some(n) = stack.pop() {
             match n {
                 PNode::Terminal {
-                    text, named: true, ..
-                } if !text.is_empty() => out.push(&**text),
+                    text,
+                    named: true,
+                    kind,
+                } if !text.is_empty() => {
+                    out.push((&**text, *kind != ERROR_KIND && !info.is_comment_kind(*kind)))
+                }
                 PNode::Internal { children, .. } => stack.extend(children.iter()),
                 _ => {}
             }

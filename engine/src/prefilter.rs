@@ -24,9 +24,12 @@ use std::sync::Arc;
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{
-    Capture, Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Repetition,
+    Capture, Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition,
 };
 
+use volatile_grammars::Lang;
+
+use crate::comments::Comments;
 use crate::compile::{Finder, LangRule};
 use crate::literal_scan::LiteralScan;
 use crate::matcher::Rule;
@@ -46,7 +49,34 @@ const MAX_DEPTH: u32 = 64;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Requirement {
     /// Conjunction of disjunctions.
-    pub clauses: Vec<Vec<Box<str>>>,
+    pub clauses: Vec<Vec<Literal>>,
+}
+
+/// A text a match must contain.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Literal {
+    /// The text.
+    pub text: Box<str>,
+    /// Whether the match contains it outside comments: only an occurrence in code counts.
+    pub in_code: bool,
+}
+
+impl Literal {
+    /// A literal that may occur anywhere, comments included.
+    pub fn anywhere(text: &str) -> Literal {
+        Literal {
+            text: text.into(),
+            in_code: false,
+        }
+    }
+
+    /// Whether every text that has `self` (where `self` must be) also has `other`
+    /// (where `other` must be), so that `other` in a disjunction makes `self` redundant.
+    /// A literal in code lies in one token, with no comment inside it, so what it
+    /// contains is in code too.
+    fn implies(&self, other: &Literal) -> bool {
+        self.text.contains(&*other.text) && (self.in_code || !other.in_code)
+    }
 }
 
 impl Requirement {
@@ -65,7 +95,7 @@ pub struct RegexClauses {
 }
 
 /// Literals of which at least one must occur.
-type Clause = Vec<Box<str>>;
+type Clause = Vec<Literal>;
 
 impl RegexClauses {
     /// An empty memory.
@@ -125,7 +155,7 @@ fn requirement_in(rule: &LangRule, scope: Scope, regexes: &RegexClauses) -> Requ
             clauses.extend(cx.derive(constraint, 0).clauses);
         }
     }
-    let mut clauses: Vec<Vec<Box<str>>> = clauses
+    let mut clauses: Vec<Clause> = clauses
         .into_iter()
         .filter(|c| usable(c))
         .map(simplify)
@@ -140,13 +170,18 @@ fn requirement_in(rule: &LangRule, scope: Scope, regexes: &RegexClauses) -> Requ
 /// makes the query require nothing. The literals lie within the pattern's root node, so
 /// the requirement serves both scopes.
 fn query_requirement(query: &QueryRule, regexes: &RegexClauses) -> Requirement {
-    let mut clause: Vec<Box<str>> = Vec::new();
+    let mut clause: Clause = Vec::new();
     for needs in query.text_needs() {
+        // A capture may be a comment: a query's literals count anywhere.
         let clauses = needs
             .iter()
             .filter_map(|need| match need {
-                TextNeed::Regex(regex) => regexes.of(regex),
-                TextNeed::OneOf(texts) => Some(texts.iter().map(|t| t.as_str().into()).collect()),
+                TextNeed::Regex(regex) => regexes
+                    .of(regex)
+                    .map(|c| c.into_iter().map(|l| Literal::anywhere(&l.text)).collect()),
+                TextNeed::OneOf(texts) => {
+                    Some(texts.iter().map(|t| Literal::anywhere(t)).collect())
+                }
             })
             .collect();
         match best_clause(clauses) {
@@ -163,20 +198,20 @@ fn query_requirement(query: &QueryRule, regexes: &RegexClauses) -> Requirement {
     }
 }
 
-/// A clause in order, without repeats or literals that contain another of its literals
-/// (which add nothing to the disjunction).
-fn simplify(mut clause: Vec<Box<str>>) -> Vec<Box<str>> {
+/// A clause in order, without repeats or literals that imply another of its literals
+/// (which add nothing to the disjunction; see [`Literal::implies`]).
+fn simplify(mut clause: Clause) -> Clause {
     clause.sort();
     clause.dedup();
     let all = clause.clone();
-    clause.retain(|l| !all.iter().any(|o| o != l && l.contains(&**o)));
+    clause.retain(|l| !all.iter().any(|o| o != l && l.implies(o)));
     clause
 }
 
 /// Requirements of a rule object, and the metavariables all its matches bind.
 #[derive(Default)]
 struct Derived {
-    clauses: Vec<Vec<Box<str>>>,
+    clauses: Vec<Clause>,
     bound: HashSet<Arc<str>>,
 }
 
@@ -194,7 +229,16 @@ impl Derive<'_> {
         }
         match rule {
             Rule::Pattern(p) => Derived {
-                clauses: p.literals().into_iter().map(|l| vec![l.into()]).collect(),
+                clauses: p
+                    .literals()
+                    .into_iter()
+                    .map(|(text, in_code)| {
+                        vec![Literal {
+                            text: text.into(),
+                            in_code,
+                        }]
+                    })
+                    .collect(),
                 bound: p.surely_bound().into_iter().collect(),
             },
             Rule::Regex(re) => Derived {
@@ -249,8 +293,8 @@ impl Derive<'_> {
 /// or `axios`, and `fetch` or `create` (common), not only the latter. An alternative that
 /// requires nothing makes the whole require nothing; a joined clause that is too wide is
 /// left out, which only weakens the requirement.
-fn any_clauses(alternatives: Vec<Vec<Vec<Box<str>>>>) -> Vec<Vec<Box<str>>> {
-    let alternatives: Vec<Vec<Vec<Box<str>>>> = alternatives
+fn any_clauses(alternatives: Vec<Vec<Clause>>) -> Vec<Clause> {
+    let alternatives: Vec<Vec<Clause>> = alternatives
         .into_iter()
         .map(|clauses| clauses.into_iter().filter(|c| usable(c)).collect())
         .collect();
@@ -261,7 +305,7 @@ fn any_clauses(alternatives: Vec<Vec<Vec<Box<str>>>>) -> Vec<Vec<Box<str>>> {
         .iter()
         .try_fold(1usize, |ways, clauses| ways.checked_mul(clauses.len()))
         .filter(|&ways| ways <= MAX_ANY_CLAUSES);
-    let joined: Vec<Vec<Box<str>>> = match ways {
+    let joined: Vec<Clause> = match ways {
         Some(_) => alternatives
             .iter()
             .fold(vec![Vec::new()], |joined, clauses| {
@@ -292,17 +336,17 @@ fn any_clauses(alternatives: Vec<Vec<Vec<Box<str>>>>) -> Vec<Vec<Box<str>>> {
 }
 
 /// Whether a clause is worth scanning for: not empty, not too wide, no literal too short.
-fn usable(clause: &[Box<str>]) -> bool {
+fn usable(clause: &[Literal]) -> bool {
     !clause.is_empty()
         && clause.len() <= MAX_CLAUSE_LITERALS
-        && clause.iter().all(|l| l.len() >= MIN_LITERAL_BYTES)
+        && clause.iter().all(|l| l.text.len() >= MIN_LITERAL_BYTES)
 }
 
 /// The most selective usable clause: its shortest literal is the longest.
-fn best_clause(clauses: Vec<Vec<Box<str>>>) -> Option<Vec<Box<str>>> {
+fn best_clause(clauses: Vec<Clause>) -> Option<Clause> {
     clauses.into_iter().filter(|c| usable(c)).max_by_key(|c| {
         (
-            c.iter().map(|l| l.len()).min().unwrap_or(0),
+            c.iter().map(|l| l.text.len()).min().unwrap_or(0),
             usize::MAX - c.len(),
         )
     })
@@ -311,24 +355,72 @@ fn best_clause(clauses: Vec<Vec<Box<str>>>) -> Option<Vec<Box<str>>> {
 /// Literals one of which every match of `pattern` contains, when there are few enough:
 /// see [`required`]. `^(\w+\.)*(get|post)$` has no usable prefix but ends with `get` or
 /// `post`; `^["'](hf_|sk-)\w+` starts with a quote but contains `hf_` or `sk-`.
-fn regex_clause(pattern: &str) -> Option<Vec<Box<str>>> {
+fn regex_clause(pattern: &str) -> Option<Clause> {
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(pattern)
         .ok()?;
     // The automaton ignores ASCII case, so `(?i)token` needs one literal, not 32.
-    required(&fold_ascii_case(&hir), 0)
+    let mut clause = required(&fold_ascii_case(&hir), 0)?;
+    let in_code = whole_text_without_comments(&hir);
+    for literal in &mut clause {
+        literal.in_code = in_code;
+    }
+    Some(clause)
+}
+
+/// Whether every text `hir` matches is the whole of a node's text and holds no comment:
+/// it is anchored at both ends, and no match contains `/` or `#`, with which comments
+/// start. Such a node is no comment and has none inside it, so what the regex requires
+/// of it lies outside comments.
+fn whole_text_without_comments(hir: &Hir) -> bool {
+    let properties = hir.properties();
+    properties.look_set_prefix().contains(Look::Start)
+        && properties.look_set_suffix().contains(Look::End)
+        && !may_match_any(hir, &['/', '#'], 0)
+}
+
+/// Whether some match of `hir` may contain one of `chars`.
+fn may_match_any(hir: &Hir, chars: &[char], depth: u32) -> bool {
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(literal) => chars
+            .iter()
+            .any(|&c| u8::try_from(c).is_ok_and(|b| literal.0.contains(&b))),
+        HirKind::Class(Class::Unicode(class)) => chars.iter().any(|&c| {
+            class
+                .ranges()
+                .iter()
+                .any(|r| r.start() <= c && c <= r.end())
+        }),
+        HirKind::Class(Class::Bytes(class)) => chars.iter().any(|&c| {
+            u8::try_from(c).is_ok_and(|b| {
+                class
+                    .ranges()
+                    .iter()
+                    .any(|r| r.start() <= b && b <= r.end())
+            })
+        }),
+        HirKind::Repetition(rep) => may_match_any(&rep.sub, chars, depth + 1),
+        HirKind::Capture(capture) => may_match_any(&capture.sub, chars, depth + 1),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            subs.iter().any(|sub| may_match_any(sub, chars, depth + 1))
+        }
+    }
 }
 
 /// The most selective clause (see [`best_clause`]) that every match of `hir` satisfies:
 /// the prefixes every match starts with, the suffixes every match ends with, or what a
 /// part every match has (an element of a concatenation, a repetition of at least one)
 /// requires; for an alternation, the best clause of each alternative, joined.
-fn required(hir: &Hir, depth: u32) -> Option<Vec<Box<str>>> {
+fn required(hir: &Hir, depth: u32) -> Option<Clause> {
     if depth > MAX_DEPTH {
         return None;
     }
-    let affixes = |kind: ExtractKind| -> Option<Vec<Box<str>>> {
+    let affixes = |kind: ExtractKind| -> Option<Clause> {
         let mut extractor = Extractor::new();
         extractor.kind(kind).limit_total(MAX_CLAUSE_LITERALS);
         let seq = extractor.extract(hir);
@@ -340,11 +432,11 @@ fn required(hir: &Hir, depth: u32) -> Option<Vec<Box<str>>> {
             if text.is_empty() {
                 return None;
             }
-            out.push(text.into());
+            out.push(Literal::anywhere(text));
         }
         (!out.is_empty()).then_some(out)
     };
-    let mut candidates: Vec<Vec<Box<str>>> = [ExtractKind::Prefix, ExtractKind::Suffix]
+    let mut candidates: Vec<Clause> = [ExtractKind::Prefix, ExtractKind::Suffix]
         .into_iter()
         .filter_map(affixes)
         .collect();
@@ -411,55 +503,71 @@ fn fold_ascii_case(hir: &Hir) -> Hir {
 /// One language's rules' requirements, compiled into one automaton.
 #[derive(Debug)]
 pub struct Prefilter {
+    lang: Lang,
     automaton: Option<LiteralScan>,
     /// Per literal id: its length in bytes.
     lengths: Vec<u32>,
+    /// Per literal id: whether only its occurrences outside comments count (every rule
+    /// that requires it requires it in code).
+    in_code: Vec<bool>,
     /// Per rule: its clauses as literal ids.
     rules: Vec<Vec<Vec<u32>>>,
     /// The distinct clauses of the rules' [`local_requirement`]s, as literal ids.
     anchor_clauses: Vec<Vec<u32>>,
     /// Per rule: the clauses of its local requirement, as indices into `anchor_clauses`.
     anchors: Vec<Vec<u32>>,
-    /// Per literal id: whether a scan records where it occurs (it is in some anchor).
+    /// Per literal id: whether a scan records where it occurs (it is in some anchor, or
+    /// counts only in code).
     recorded: Vec<bool>,
 }
 
-/// Each requirement's clauses as literal ids, numbering new literals as they come. The
-/// automaton ignores ASCII case, so literals are kept in lower case.
-fn intern(
-    requirements: &[Requirement],
-    ids: &mut HashMap<Box<str>, u32>,
-    literals: &mut Vec<Box<str>>,
-) -> Vec<Vec<Vec<u32>>> {
-    requirements
-        .iter()
-        .map(|req| {
-            req.clauses
-                .iter()
-                .map(|clause| {
-                    let mut clause: Vec<u32> = clause
-                        .iter()
-                        .map(|lit| {
-                            let lit: Box<str> = lit.to_ascii_lowercase().into();
-                            *ids.entry(lit.clone()).or_insert_with(|| {
-                                literals.push(lit);
-                                (literals.len() - 1) as u32
-                            })
-                        })
-                        .collect();
-                    clause.sort_unstable();
-                    clause.dedup();
-                    clause
-                })
-                .collect()
-        })
-        .collect()
+/// The literals of the requirements, numbered as they come: the automaton ignores ASCII
+/// case, so they are kept in lower case, and a text is one literal, in code only if every
+/// use of it says so.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    texts: Vec<Box<str>>,
+    in_code: Vec<bool>,
+}
+
+impl Interner {
+    fn id(&mut self, literal: &Literal) -> u32 {
+        let text: Box<str> = literal.text.to_ascii_lowercase().into();
+        let id = *self.ids.entry(text.clone()).or_insert_with(|| {
+            self.texts.push(text);
+            self.in_code.push(true);
+            (self.texts.len() - 1) as u32
+        });
+        if let Some(in_code) = self.in_code.get_mut(id as usize) {
+            *in_code &= literal.in_code;
+        }
+        id
+    }
+
+    /// Each requirement's clauses as literal ids.
+    fn clauses(&mut self, requirements: &[Requirement]) -> Vec<Vec<Vec<u32>>> {
+        requirements
+            .iter()
+            .map(|req| {
+                req.clauses
+                    .iter()
+                    .map(|clause| {
+                        let mut clause: Vec<u32> = clause.iter().map(|l| self.id(l)).collect();
+                        clause.sort_unstable();
+                        clause.dedup();
+                        clause
+                    })
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// What one pass of the automaton found in a file's text.
 #[derive(Debug)]
 pub struct Scan {
-    /// Per literal id: whether it occurs.
+    /// Per literal id: whether it occurs (outside comments, for those only code counts).
     present: Vec<bool>,
     /// Per literal id: the byte offsets where it starts, for the recorded literals, in no
     /// particular order (the scan's runs interleave); `None` when the text was too long to
@@ -468,15 +576,16 @@ pub struct Scan {
 }
 
 impl Prefilter {
-    /// Builds the automaton for the `requirements` and `locals` (one of each per rule, in
-    /// rule order; see [`requirement`] and [`local_requirement`]).
-    pub fn new(requirements: &[Requirement], locals: &[Requirement]) -> Prefilter {
-        let mut ids: HashMap<Box<str>, u32> = HashMap::new();
-        let mut literals: Vec<Box<str>> = Vec::new();
-        let rules = intern(requirements, &mut ids, &mut literals);
+    /// Builds the automaton for the `requirements` and `locals` of the rules of `lang`
+    /// (one of each per rule, in rule order; see [`requirement`] and
+    /// [`local_requirement`]).
+    pub fn new(lang: Lang, requirements: &[Requirement], locals: &[Requirement]) -> Prefilter {
+        let mut interner = Interner::default();
+        let rules = interner.clauses(requirements);
         let mut clause_ids: HashMap<Vec<u32>, u32> = HashMap::new();
         let mut anchor_clauses: Vec<Vec<u32>> = Vec::new();
-        let anchors: Vec<Vec<u32>> = intern(locals, &mut ids, &mut literals)
+        let anchors: Vec<Vec<u32>> = interner
+            .clauses(locals)
             .into_iter()
             .map(|clauses| {
                 clauses
@@ -490,16 +599,24 @@ impl Prefilter {
                     .collect()
             })
             .collect();
+        let Interner {
+            texts, mut in_code, ..
+        } = interner;
+        // Without a lexer, every occurrence counts: nothing to record for it.
+        if !Comments::lexed(lang) {
+            in_code.fill(false);
+        }
         // Building can only fail on limits far beyond any playbook; without an automaton
         // every rule runs at every node of its kinds, which is always correct.
-        let automaton =
-            LiteralScan::new(&literals.iter().map(|l| l.as_bytes()).collect::<Vec<_>>());
-        let mut recorded = vec![false; literals.len()];
+        let automaton = LiteralScan::new(&texts.iter().map(|l| l.as_bytes()).collect::<Vec<_>>());
+        let mut recorded = in_code.clone();
         for id in anchor_clauses.iter().flatten() {
             recorded[*id as usize] = true;
         }
         Prefilter {
-            lengths: literals.iter().map(|l| l.len() as u32).collect(),
+            lang,
+            lengths: texts.iter().map(|l| l.len() as u32).collect(),
+            in_code,
             automaton,
             rules,
             anchor_clauses,
@@ -550,23 +667,65 @@ impl Prefilter {
         Some(Scan { present, starts })
     }
 
-    /// Marks `runs[i] = false` for each rule `i` whose requirement the scanned text does
-    /// not meet. Rules already marked false stay false. Returns how many rules it turned off.
-    pub fn filter(&self, scan: &Scan, runs: &mut [bool]) -> usize {
-        let mut skipped = 0;
-        for (run, clauses) in runs.iter_mut().zip(&self.rules) {
-            if *run
-                && !clauses.iter().all(|clause| {
-                    clause
-                        .iter()
-                        .any(|&id| scan.present.get(id as usize).copied().unwrap_or(true))
-                })
-            {
-                *run = false;
-                skipped += 1;
+    /// Forgets the occurrences in comments of the literals that count only in code:
+    /// `text` is lexed (not parsed) for its comments. Whether any was forgotten.
+    fn drop_comments(&self, text: &str, scan: &mut Scan) -> bool {
+        let Some(starts) = scan.starts.as_mut() else {
+            return false;
+        };
+        let comments = Comments::of(self.lang, text.as_bytes());
+        if comments.ranges().is_empty() {
+            return false;
+        }
+        let mut dropped = false;
+        for (id, (present, starts)) in scan.present.iter_mut().zip(starts.iter_mut()).enumerate() {
+            if *present && self.in_code.get(id).copied().unwrap_or(false) {
+                let before = starts.len();
+                starts.retain(|&start| !comments.covers(start));
+                dropped |= starts.len() < before;
+                *present = !starts.is_empty();
             }
         }
-        skipped
+        dropped
+    }
+
+    /// Whether the scanned text meets every clause of `clauses` (literal ids), counting
+    /// no literal that counts only in code when `without_code` is set.
+    fn meets(&self, scan: &Scan, clauses: &[Vec<u32>], without_code: bool) -> bool {
+        clauses.iter().all(|clause| {
+            clause.iter().any(|&id| {
+                let id = id as usize;
+                scan.present.get(id).copied().unwrap_or(true)
+                    && !(without_code && self.in_code.get(id).copied().unwrap_or(false))
+            })
+        })
+    }
+
+    /// Marks `runs[i] = false` for each rule `i` whose requirement the scanned `text`
+    /// does not meet. Rules already marked false stay false. Returns how many rules it
+    /// turned off.
+    ///
+    /// Literals that count only in code are first taken wherever they occur. Only when
+    /// every rule left to run needs one of them is the text lexed for its comments and
+    /// their occurrences there forgotten, as then the file may not need parsing at all;
+    /// a file that is parsed anyway is not lexed. So `scan` may keep occurrences in
+    /// comments, which only makes more places to try.
+    pub fn filter(&self, text: &str, scan: &mut Scan, runs: &mut [bool]) -> usize {
+        let before = runs.iter().filter(|r| **r).count();
+        let turn_off = |scan: &Scan, runs: &mut [bool]| {
+            for (run, clauses) in runs.iter_mut().zip(&self.rules) {
+                *run = *run && self.meets(scan, clauses, false);
+            }
+        };
+        turn_off(scan, runs);
+        let parsed_anyway = runs
+            .iter()
+            .zip(&self.rules)
+            .any(|(run, clauses)| *run && self.meets(scan, clauses, true));
+        if !parsed_anyway && runs.iter().any(|r| *r) && self.drop_comments(text, scan) {
+            turn_off(scan, runs);
+        }
+        before - runs.iter().filter(|r| **r).count()
     }
 
     /// The byte ranges of the text that every match of rule `rule` must cover one of, in
@@ -648,14 +807,32 @@ mod tests {
     }
 
     fn req(yaml: &str) -> Vec<Vec<String>> {
+        req_literals(yaml)
+            .into_iter()
+            .map(|c| c.into_iter().map(|l| String::from(l.text)).collect())
+            .collect()
+    }
+
+    fn req_literals(yaml: &str) -> Vec<Vec<Literal>> {
         let rule = compiled(yaml);
         let Some(lr) = rule.per_lang.first() else {
             panic!("no language")
         };
-        requirement(lr, &super::RegexClauses::new())
-            .clauses
+        requirement(lr, &super::RegexClauses::new()).clauses
+    }
+
+    /// The requirement's literals as `text` (counted anywhere) or `text@code`.
+    fn req_marked(yaml: &str) -> Vec<Vec<String>> {
+        req_literals(yaml)
             .into_iter()
-            .map(|c| c.into_iter().map(String::from).collect())
+            .map(|c| {
+                c.into_iter()
+                    .map(|l| match l.in_code {
+                        true => format!("{}@code", l.text),
+                        false => String::from(l.text),
+                    })
+                    .collect()
+            })
             .collect()
     }
 
@@ -682,10 +859,8 @@ mod tests {
             );
             let remembered = (requirement(lr, &shared), local_requirement(lr, &shared));
             assert_eq!(remembered, fresh);
-            assert_eq!(
-                fresh.0.clauses,
-                vec![vec![Box::from("apiKey"), Box::from("secretToken")]]
-            );
+            let texts: Vec<&str> = fresh.0.clauses.iter().flatten().map(|l| &*l.text).collect();
+            assert_eq!(texts, ["apiKey", "secretToken"]);
         }
         assert_eq!(shared.known.borrow().len(), 1);
     }
@@ -815,18 +990,19 @@ mod tests {
 
     #[test]
     fn the_automaton_turns_off_rules_whose_literals_are_absent() {
+        let any = Literal::anywhere;
         let requirements = vec![
             Requirement {
-                clauses: vec![vec!["eval".into()], vec!["input".into()]],
+                clauses: vec![vec![any("eval")], vec![any("input")]],
             },
             Requirement {
-                clauses: vec![vec!["exec".into(), "eval".into()]],
+                clauses: vec![vec![any("exec"), any("eval")]],
             },
             Requirement::default(),
         ];
-        let filter = Prefilter::new(&requirements, &[]);
+        let filter = Prefilter::new(Lang::Python, &requirements, &[]);
         let run = |text: &str, runs: &mut [bool]| match filter.scan(text) {
-            Some(scan) => filter.filter(&scan, runs),
+            Some(mut scan) => filter.filter(text, &mut scan, runs),
             None => panic!("no automaton"),
         };
         let mut runs = vec![true; 3];
@@ -842,5 +1018,104 @@ mod tests {
         let mut runs = vec![true; 3];
         assert_eq!(run("EVAL(Input)", &mut runs), 0);
         assert_eq!(runs, [true, true, true]);
+    }
+
+    #[test]
+    fn pattern_terminals_are_code_and_query_literals_are_not() {
+        let got = req_marked("id: a\nlanguage: javascript\nrule:\n  pattern: console.log($A)\n");
+        assert_eq!(got, strings(&[&["console@code"], &["log@code"]]));
+        let got = req_marked(
+            "id: a\nlanguage: javascript\nquery: |\n  ((identifier) @i (#eq? @i \"console\")) @match\n",
+        );
+        assert_eq!(got, strings(&[&["console"]]));
+    }
+
+    /// A regex counts in code only when it spans the node's whole text and no match can
+    /// hold a comment.
+    #[test]
+    fn regexes_over_whole_comment_free_texts_are_code() {
+        let got = req_marked("id: a\nlanguage: javascript\nrule:\n  regex: ^(window\\.)?fetch$\n");
+        assert_eq!(got, strings(&[&["fetch@code"]]));
+        for regex in [
+            "fetch$",
+            "^fetch",
+            "^fetch.*$",
+            "^(fetch|/x)$",
+            "^fetch[^a]$",
+        ] {
+            let got = req_marked(&format!(
+                "id: a\nlanguage: javascript\nrule:\n  regex: '{regex}'\n"
+            ));
+            let marked: Vec<&String> = got
+                .iter()
+                .flatten()
+                .filter(|l| l.ends_with("@code"))
+                .collect();
+            assert!(!got.is_empty() && marked.is_empty(), "{regex}: {got:?}");
+        }
+    }
+
+    /// In a disjunction, a literal in code that contains another literal in code adds
+    /// nothing; one counted anywhere is not implied by a literal in code.
+    #[test]
+    fn literals_in_code_imply_only_what_they_can() {
+        let code = |t: &str| Literal {
+            text: t.into(),
+            in_code: true,
+        };
+        let any = Literal::anywhere;
+        assert_eq!(
+            simplify(vec![code("fetchAll"), code("fetch")]),
+            [code("fetch")]
+        );
+        assert_eq!(
+            simplify(vec![any("fetchAll"), code("fetch")]),
+            [code("fetch"), any("fetchAll")]
+        );
+        assert_eq!(
+            simplify(vec![code("fetchAll"), any("fetch")]),
+            [any("fetch")]
+        );
+        assert_eq!(simplify(vec![code("fetch"), any("fetch")]), [any("fetch")]);
+    }
+
+    /// A literal counted in code is not found in comments, where the lexer is sure of
+    /// them; anywhere else (and a literal counted anywhere) it is.
+    #[test]
+    fn literals_in_code_are_not_found_in_comments() {
+        let code = |t: &str| Literal {
+            text: t.into(),
+            in_code: true,
+        };
+        let in_code = Requirement {
+            clauses: vec![vec![code("console")]],
+        };
+        let anywhere = Requirement {
+            clauses: vec![vec![Literal::anywhere("fetch")]],
+        };
+        let runs = |lang: Lang, requirements: &[Requirement], text: &str| {
+            let filter = Prefilter::new(lang, requirements, &[]);
+            let mut runs = vec![true; requirements.len()];
+            match filter.scan(text) {
+                Some(mut scan) => filter.filter(text, &mut scan, &mut runs),
+                None => panic!("no automaton"),
+            };
+            runs
+        };
+        let js = Lang::JavaScript;
+        let both = [in_code.clone(), anywhere.clone()];
+        let one = std::slice::from_ref(&in_code);
+        assert_eq!(runs(js, one, "// console.log(1)\nlet a = 1;"), [false]);
+        assert_eq!(runs(js, one, "/** Console output */ f();"), [false]);
+        assert_eq!(runs(js, one, "let s = '// no'; console.log(s);"), [true]);
+        assert_eq!(runs(js, one, "x = \"/*\"; console.log(1); // */"), [true]);
+        assert_eq!(runs(js, &[anywhere], "// fetch\n"), [true]);
+        // Where the lexer stops (`/` may divide or start a regex), the rest counts as code.
+        assert_eq!(runs(js, one, "if (a) /re/.test(b); // console"), [true]);
+        // No lexer for Python: its comments count.
+        assert_eq!(runs(Lang::Python, one, "# console\n"), [true]);
+        // A file parsed anyway for another rule is not lexed: the rule in code stays on.
+        assert_eq!(runs(js, &both, "// console\nfetch(u);"), [true, true]);
+        assert_eq!(runs(js, &both, "// console\n"), [false, false]);
     }
 }

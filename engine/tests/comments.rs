@@ -1,0 +1,282 @@
+//! The prefilter's comment lexer against tree-sitter: every range it calls a comment is a
+//! comment node of tree-sitter's tree, on every file tree-sitter parses without errors;
+//! and it does find the comments of ordinary code.
+//!
+//! `VOLATILE_FUZZ_CASES` sets the number of generated cases, as in `fuzz.rs`.
+
+use proptest::prelude::*;
+use volatile_engine::comments::Comments;
+use volatile_engine::tree::parse_ts;
+use volatile_grammars::Lang;
+
+fn config() -> ProptestConfig {
+    let cases = std::env::var("VOLATILE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    ProptestConfig::with_cases(cases)
+}
+
+/// tree-sitter's comment nodes of `text`, and whether its tree has errors.
+fn tree_sitter_comments(lang: Lang, text: &str) -> (Vec<(u32, u32)>, bool) {
+    let Ok(tree) = parse_ts(lang, text, None) else {
+        panic!("tree-sitter gave no tree")
+    };
+    let mut out = Vec::new();
+    let mut cursor = tree.walk();
+    'walk: loop {
+        let node = cursor.node();
+        if node.kind().contains("comment") {
+            out.push((node.start_byte() as u32, node.end_byte() as u32));
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    (out, tree.root_node().has_error())
+}
+
+/// The lexer's ranges that are not tree-sitter comments, for a text without errors.
+fn unsound_ranges(lang: Lang, text: &str) -> Vec<(u32, u32)> {
+    let (truth, has_error) = tree_sitter_comments(lang, text);
+    if has_error {
+        return Vec::new();
+    }
+    Comments::of(lang, text.as_bytes())
+        .ranges()
+        .iter()
+        .filter(|r| !truth.contains(r))
+        .copied()
+        .collect()
+}
+
+fn ranges(lang: Lang, text: &str) -> Vec<&str> {
+    Comments::of(lang, text.as_bytes())
+        .ranges()
+        .iter()
+        .map(|&(s, e)| {
+            text.get(s as usize..e as usize)
+                .unwrap_or("<not on a char boundary>")
+        })
+        .collect()
+}
+
+#[test]
+fn comments_of_ordinary_code_are_found() {
+    let ts = "/** Fetches `x`. Don't call console.log here. */\nexport function f(a: number, b: number): number {\n  // half: a / b\n  const r = /a\\/[/*]b/g; /* after a regex */\n  const s = '//' + \"/*\" + `${a /* inside */} // not`;\n  return a / b / 2; // trailing\n}\n";
+    let want = [
+        "/** Fetches `x`. Don't call console.log here. */",
+        "// half: a / b",
+        "/* after a regex */",
+        "/* inside */",
+        "// trailing",
+    ];
+    for lang in [Lang::TypeScript, Lang::Tsx] {
+        assert_eq!(ranges(lang, ts), want, "{lang:?}");
+        assert!(unsound_ranges(lang, ts).is_empty());
+    }
+    let js = ts.replace(": number", "");
+    assert_eq!(ranges(Lang::JavaScript, &js), want);
+    // Keywords before a regex, a non-null assertion before a division, spread, numbers.
+    let ts = "function g(a) { if (!a) { throw /x/; } return typeof /y/ }\nconst n = a! / 2 / .5; // c1\nf(...xs); // c2\n";
+    assert_eq!(ranges(Lang::TypeScript, ts), ["// c1", "// c2"]);
+    assert!(unsound_ranges(Lang::TypeScript, ts).is_empty());
+}
+
+/// Where the lexer cannot be sure, it stops: nothing after counts as a comment.
+#[test]
+fn the_lexer_stops_where_it_is_unsure() {
+    // Each would read a fake comment `//' // b` if the lexer guessed wrong at the
+    // unsure place: `'` would open a string that a later `'` closes.
+    let cases: &[(Lang, &str)] = &[
+        // A regex after `)`: `if (a) /'/.test(s)`.
+        (Lang::TypeScript, "// a\nif (a) /'/.test(s); s = '//' // b"),
+        // After `}`: a block and a regex, or an object and a division.
+        (Lang::TypeScript, "// a\n{}\n/'/g.exec(s); s = '//' // b"),
+        (Lang::TypeScript, "// a\nx = y++ /'/.length; s = '//' // b"),
+        // A line break after an operand: a type annotation may end its statement.
+        (
+            Lang::TypeScript,
+            "// a\nlet t: string\n/'/.test(s); s = '//' // b",
+        ),
+        (Lang::TypeScript, "// a\nconst a = yield /'/; s = '//' // b"),
+        (
+            Lang::TypeScript,
+            "// a\nconst a = x as Array<T> /'/.length; s = '//' // b",
+        ),
+        // JSX text is not JavaScript: `//` in it is text.
+        (Lang::Tsx, "// a\nconst e = <a href=\"x\">// b</a>;"),
+        (
+            Lang::JavaScript,
+            "// a\nconst e = <p>it's</p>; s = '//' // b",
+        ),
+        // HTML-like comments, escapes and unterminated literals.
+        (Lang::JavaScript, "// a\nx = 1 <!-- '\ns = '//' // b"),
+        (Lang::JavaScript, "// a\n\\u0061 = 1 // b"),
+        (Lang::JavaScript, "// a\nx = 'open // b"),
+        (Lang::JavaScript, "// a\nx = /open // b"),
+        (Lang::JavaScript, "// a\nx = `open // b"),
+        (Lang::JavaScript, "// a\nx = 1 /* open"),
+        // A non-ASCII character may be a space (then `/` starts a regex) or a letter.
+        (
+            Lang::JavaScript,
+            "// a\nx = caf\u{e9} /'/.length; s = '//' // b",
+        ),
+        (
+            Lang::JavaScript,
+            "// a\nx = a\u{a0}/'/.test(s); s = '//' // b",
+        ),
+    ];
+    for (lang, text) in cases {
+        assert_eq!(ranges(*lang, text), ["// a"], "{text}");
+    }
+    // In TypeScript (no JSX) `<` is a type assertion or a comparison.
+    assert_eq!(
+        ranges(Lang::TypeScript, "// a\nconst n = <number>x < y; // b"),
+        ["// a", "// b"]
+    );
+    // Python and Java have no lexer here.
+    assert!(ranges(Lang::Python, "# a\n").is_empty());
+    assert!(ranges(Lang::Java, "// a\n").is_empty());
+}
+
+/// Pieces of JavaScript and TypeScript where comments, strings, templates, regexes,
+/// divisions and JSX meet.
+fn piece() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "a / b",
+        "a /= 2",
+        "x = /re[/]x/g",
+        "/\\//.test(s)",
+        "r = /'/",
+        "r = /\"/",
+        "s = '//'",
+        "s = \"/*\"",
+        "t = `a ${b /* c */} // d`",
+        "t = `${ {a: 1}.a }`",
+        "// line comment",
+        "/* block */",
+        "/* multi\nline */",
+        "/** doc 'q' \"r\" */",
+        "if (a) /x/.test(b)",
+        "f(x) / 2",
+        "a++ / 2",
+        "a! / 2",
+        "return /x/",
+        "typeof /x/",
+        "<div>// text</div>",
+        "x < y",
+        "a\n/ b",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[1] / 2",
+        "let a: string",
+        "x as Array<number> / 2",
+        "`",
+        "'",
+        "\"",
+        "/",
+        "*",
+        "\\",
+        "caf\u{e9}",
+        "'it''s'",
+        "1.5 / 2",
+        ".5",
+        "a ? /x/ : /y/",
+        "label: /x/",
+        "<!-- html",
+        "--> x",
+        "@dec class A {}",
+        "class A { #p = 1; m() { return this.#p / 2 } }",
+        "yield /x/",
+        "await /x/",
+        "of / 2",
+        "x.return / 2",
+        "async () => /x/",
+        "a >= /x/.source.length",
+        "\u{2028}",
+        "\u{a0}",
+        "/* a */ / 2",
+        "x /* a */ / 2",
+        "`${`${'//'}`}` // e",
+        "console.log(1)",
+        "f(/* x */)",
+        "g(// y\n)",
+        "a\n++b",
+        "<T,>(x: T) => x",
+        "f<T>(x) / 2",
+        "let x = {a: /re/} // z",
+        "=> {}",
+        "x = y\n/* k */",
+        // Regexes and divisions with quotes and comment openers in them: a wrong guess
+        // between the two puts the lexer out of step with the text.
+        "if (a) /'/.test(b)",
+        "if (a) /\"/.test(b)",
+        "if (a) /\\/*/.test(b)",
+        "a / '/'",
+        "a\n/'/.test(b)",
+        "let c: string\n/'/.test(b)",
+        "x++ /'/.length",
+        "{}\n/'/.test(b)",
+        "x as Array<T> /'/.length",
+        "y! /'/.length",
+        "s = '//'",
+        "s = \"//\"",
+    ])
+}
+
+fn program() -> impl Strategy<Value = String> {
+    let separator = prop::sample::select(vec![" ", "\n", ";", ";\n", "", "\r\n"]);
+    prop::collection::vec((piece(), separator), 1..12)
+        .prop_map(|parts| parts.into_iter().flat_map(|(p, s)| [p, s]).collect())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every range the lexer calls a comment is a comment of tree-sitter's tree, on every
+    /// generated program tree-sitter parses without errors.
+    #[test]
+    fn every_comment_found_is_a_tree_sitter_comment(
+        text in program(),
+        lang in prop::sample::select(vec![Lang::TypeScript, Lang::Tsx, Lang::JavaScript]),
+    ) {
+        let unsound = unsound_ranges(lang, &text);
+        prop_assert!(unsound.is_empty(), "{:?} in {:?}", unsound, text);
+    }
+}
+
+/// The generator reaches programs without errors that have comments, so the property
+/// above checks something.
+#[test]
+fn generated_programs_reach_error_free_comments() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut checked = 0;
+    for _ in 0..400 {
+        let Ok(tree) = program().new_tree(&mut runner) else {
+            continue;
+        };
+        let text = tree.current();
+        let (_, has_error) = tree_sitter_comments(Lang::TypeScript, &text);
+        if !has_error
+            && !Comments::of(Lang::TypeScript, text.as_bytes())
+                .ranges()
+                .is_empty()
+        {
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} of 400 programs checked anything"
+    );
+}
