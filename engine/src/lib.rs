@@ -17,7 +17,6 @@
 
 pub mod analyze;
 pub mod baseline;
-pub mod comments;
 pub mod compile;
 pub mod document;
 pub mod error;
@@ -25,6 +24,7 @@ pub mod finding;
 pub mod fingerprint;
 pub mod incremental;
 pub mod kinds;
+pub mod lexical;
 pub mod literal_scan;
 pub mod loader;
 pub mod matcher;

@@ -29,8 +29,8 @@ use regex_syntax::hir::{
 
 use volatile_grammars::Lang;
 
-use crate::comments::Comments;
 use crate::compile::{Finder, LangRule};
+use crate::lexical::{self, Comments};
 use crate::literal_scan::LiteralScan;
 use crate::matcher::Rule;
 use crate::query::{QueryRule, TextNeed};
@@ -52,13 +52,19 @@ pub struct Requirement {
     pub clauses: Vec<Vec<Literal>>,
 }
 
-/// A text a match must contain.
+/// A text a match must contain, and where.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Literal {
     /// The text.
     pub text: Box<str>,
     /// Whether the match contains it outside comments: only an occurrence in code counts.
     pub in_code: bool,
+    /// Whether the match has it where a node's text starts (a pattern's terminal, a
+    /// regex's prefix after `^`): only an occurrence where a token may start counts.
+    pub starts_node: bool,
+    /// Whether the match has it where a node's text ends (a terminal, a suffix before
+    /// `$`): only an occurrence where a token may end counts.
+    pub ends_node: bool,
 }
 
 impl Literal {
@@ -67,15 +73,21 @@ impl Literal {
         Literal {
             text: text.into(),
             in_code: false,
+            starts_node: false,
+            ends_node: false,
         }
     }
 
     /// Whether every text that has `self` (where `self` must be) also has `other`
     /// (where `other` must be), so that `other` in a disjunction makes `self` redundant.
     /// A literal in code lies in one token, with no comment inside it, so what it
-    /// contains is in code too.
+    /// contains is in code too; one that starts (ends) a node starts (ends) with what
+    /// it starts (ends) with.
     fn implies(&self, other: &Literal) -> bool {
-        self.text.contains(&*other.text) && (self.in_code || !other.in_code)
+        self.text.contains(&*other.text)
+            && (self.in_code || !other.in_code)
+            && (!other.starts_node || (self.starts_node && self.text.starts_with(&*other.text)))
+            && (!other.ends_node || (self.ends_node && self.text.ends_with(&*other.text)))
     }
 }
 
@@ -155,10 +167,19 @@ fn requirement_in(rule: &LangRule, scope: Scope, regexes: &RegexClauses) -> Requ
             clauses.extend(cx.derive(constraint, 0).clauses);
         }
     }
+    // Where a literal lies is only checked in the languages lexed here.
+    let lexed = lexical::lexed(rule.lang);
     let mut clauses: Vec<Clause> = clauses
         .into_iter()
         .filter(|c| usable(c))
-        .map(simplify)
+        .map(|mut clause| {
+            if !lexed {
+                clause
+                    .iter_mut()
+                    .for_each(|l| *l = Literal::anywhere(&l.text));
+            }
+            simplify(clause)
+        })
         .collect();
     clauses.sort();
     clauses.dedup();
@@ -233,9 +254,12 @@ impl Derive<'_> {
                     .literals()
                     .into_iter()
                     .map(|(text, in_code)| {
+                        // A terminal is a whole node.
                         vec![Literal {
                             text: text.into(),
                             in_code,
+                            starts_node: true,
+                            ends_node: true,
                         }]
                     })
                     .collect(),
@@ -342,12 +366,18 @@ fn usable(clause: &[Literal]) -> bool {
         && clause.iter().all(|l| l.text.len() >= MIN_LITERAL_BYTES)
 }
 
-/// The most selective usable clause: its shortest literal is the longest.
+/// The most selective usable clause: its shortest literal is the longest; then the one
+/// of fewest literals; then the one that says most of where its literals lie.
 fn best_clause(clauses: Vec<Clause>) -> Option<Clause> {
     clauses.into_iter().filter(|c| usable(c)).max_by_key(|c| {
         (
             c.iter().map(|l| l.text.len()).min().unwrap_or(0),
             usize::MAX - c.len(),
+            c.iter()
+                .map(|l| {
+                    usize::from(l.in_code) + usize::from(l.starts_node) + usize::from(l.ends_node)
+                })
+                .sum::<usize>(),
         )
     })
 }
@@ -420,7 +450,15 @@ fn required(hir: &Hir, depth: u32) -> Option<Clause> {
     if depth > MAX_DEPTH {
         return None;
     }
+    // A prefix after `^` starts the node's text; a suffix before `$` ends it.
+    let properties = hir.properties();
+    let starts_node = properties.look_set_prefix().contains(Look::Start);
+    let ends_node = properties.look_set_suffix().contains(Look::End);
     let affixes = |kind: ExtractKind| -> Option<Clause> {
+        let (starts_node, ends_node) = match kind {
+            ExtractKind::Prefix => (starts_node, false),
+            _ => (false, ends_node),
+        };
         let mut extractor = Extractor::new();
         extractor.kind(kind).limit_total(MAX_CLAUSE_LITERALS);
         let seq = extractor.extract(hir);
@@ -432,9 +470,13 @@ fn required(hir: &Hir, depth: u32) -> Option<Clause> {
             if text.is_empty() {
                 return None;
             }
-            out.push(Literal::anywhere(text));
+            out.push(Literal {
+                starts_node,
+                ends_node,
+                ..Literal::anywhere(text)
+            });
         }
-        (!out.is_empty()).then_some(out)
+        (!out.is_empty()).then(|| simplify(out))
     };
     let mut candidates: Vec<Clause> = [ExtractKind::Prefix, ExtractKind::Suffix]
         .into_iter()
@@ -510,6 +552,9 @@ pub struct Prefilter {
     /// Per literal id: whether only its occurrences outside comments count (every rule
     /// that requires it requires it in code).
     in_code: Vec<bool>,
+    /// Per literal id: whether only its occurrences where a token may start, and where
+    /// one may end, count (every rule that requires it requires it there).
+    bounded: Vec<(bool, bool)>,
     /// Per rule: its clauses as literal ids.
     rules: Vec<Vec<Vec<u32>>>,
     /// The distinct clauses of the rules' [`local_requirement`]s, as literal ids.
@@ -522,13 +567,14 @@ pub struct Prefilter {
 }
 
 /// The literals of the requirements, numbered as they come: the automaton ignores ASCII
-/// case, so they are kept in lower case, and a text is one literal, in code only if every
-/// use of it says so.
+/// case, so they are kept in lower case, and a text is one literal, in code (or starting
+/// or ending a node) only if every use of it says so.
 #[derive(Default)]
 struct Interner {
     ids: HashMap<Box<str>, u32>,
     texts: Vec<Box<str>>,
     in_code: Vec<bool>,
+    bounded: Vec<(bool, bool)>,
 }
 
 impl Interner {
@@ -537,10 +583,15 @@ impl Interner {
         let id = *self.ids.entry(text.clone()).or_insert_with(|| {
             self.texts.push(text);
             self.in_code.push(true);
+            self.bounded.push((true, true));
             (self.texts.len() - 1) as u32
         });
         if let Some(in_code) = self.in_code.get_mut(id as usize) {
             *in_code &= literal.in_code;
+        }
+        if let Some((starts, ends)) = self.bounded.get_mut(id as usize) {
+            *starts &= literal.starts_node;
+            *ends &= literal.ends_node;
         }
         id
     }
@@ -600,11 +651,15 @@ impl Prefilter {
             })
             .collect();
         let Interner {
-            texts, mut in_code, ..
+            texts,
+            mut in_code,
+            mut bounded,
+            ..
         } = interner;
-        // Without a lexer, every occurrence counts: nothing to record for it.
-        if !Comments::lexed(lang) {
+        // Without a lexer, every occurrence counts: nothing to record or check for it.
+        if !lexical::lexed(lang) {
             in_code.fill(false);
+            bounded.fill((false, false));
         }
         // Building can only fail on limits far beyond any playbook; without an automaton
         // every rule runs at every node of its kinds, which is always correct.
@@ -615,6 +670,7 @@ impl Prefilter {
         }
         Prefilter {
             lang,
+            bounded,
             lengths: texts.iter().map(|l| l.len() as u32).collect(),
             in_code,
             automaton,
@@ -637,7 +693,8 @@ impl Prefilter {
     }
 
     /// One pass over `text`: which literals occur, and where the recorded ones start.
-    /// `None` without an automaton.
+    /// An occurrence of a literal that starts (ends) a node counts only where a token may
+    /// start (end). `None` without an automaton.
     pub fn scan(&self, text: &str) -> Option<Scan> {
         let automaton = self.automaton.as_ref()?;
         let count = self.lengths.len();
@@ -645,7 +702,15 @@ impl Prefilter {
         let mut starts = (text.len() < u32::MAX as usize && self.recorded.iter().any(|r| *r))
             .then(|| vec![Vec::new(); count]);
         let mut found = 0usize;
-        automaton.for_each(text.as_bytes(), |id, start| {
+        let bytes = text.as_bytes();
+        automaton.for_each(bytes, |id, start| {
+            let (starts_node, ends_node) = self.bounded.get(id).copied().unwrap_or_default();
+            let end = start + self.lengths.get(id).copied().unwrap_or(0) as usize;
+            if (starts_node && !lexical::may_split(bytes, start))
+                || (ends_node && !lexical::may_split(bytes, end))
+            {
+                return ControlFlow::Continue(());
+            }
             if let Some(starts) = starts.as_mut()
                 && self.recorded.get(id).copied().unwrap_or(false)
                 && let Some(at) = starts.get_mut(id)
@@ -821,15 +886,25 @@ mod tests {
         requirement(lr, &super::RegexClauses::new()).clauses
     }
 
-    /// The requirement's literals as `text` (counted anywhere) or `text@code`.
+    /// The requirement's literals as their text, then `@code` when they count only in
+    /// code, `@start` and `@end` when they start and end a node.
     fn req_marked(yaml: &str) -> Vec<Vec<String>> {
         req_literals(yaml)
             .into_iter()
             .map(|c| {
                 c.into_iter()
-                    .map(|l| match l.in_code {
-                        true => format!("{}@code", l.text),
-                        false => String::from(l.text),
+                    .map(|l| {
+                        let mut out = String::from(l.text);
+                        for (flag, mark) in [
+                            (l.in_code, "@code"),
+                            (l.starts_node, "@start"),
+                            (l.ends_node, "@end"),
+                        ] {
+                            if flag {
+                                out.push_str(mark);
+                            }
+                        }
+                        out
                     })
                     .collect()
             })
@@ -1023,7 +1098,10 @@ mod tests {
     #[test]
     fn pattern_terminals_are_code_and_query_literals_are_not() {
         let got = req_marked("id: a\nlanguage: javascript\nrule:\n  pattern: console.log($A)\n");
-        assert_eq!(got, strings(&[&["console@code"], &["log@code"]]));
+        assert_eq!(
+            got,
+            strings(&[&["console@code@start@end"], &["log@code@start@end"]])
+        );
         let got = req_marked(
             "id: a\nlanguage: javascript\nquery: |\n  ((identifier) @i (#eq? @i \"console\")) @match\n",
         );
@@ -1035,7 +1113,7 @@ mod tests {
     #[test]
     fn regexes_over_whole_comment_free_texts_are_code() {
         let got = req_marked("id: a\nlanguage: javascript\nrule:\n  regex: ^(window\\.)?fetch$\n");
-        assert_eq!(got, strings(&[&["fetch@code"]]));
+        assert_eq!(got, strings(&[&["fetch@code@end"]]));
         for regex in [
             "fetch$",
             "^fetch",
@@ -1060,8 +1138,8 @@ mod tests {
     #[test]
     fn literals_in_code_imply_only_what_they_can() {
         let code = |t: &str| Literal {
-            text: t.into(),
             in_code: true,
+            ..Literal::anywhere(t)
         };
         let any = Literal::anywhere;
         assert_eq!(
@@ -1084,8 +1162,8 @@ mod tests {
     #[test]
     fn literals_in_code_are_not_found_in_comments() {
         let code = |t: &str| Literal {
-            text: t.into(),
             in_code: true,
+            ..Literal::anywhere(t)
         };
         let in_code = Requirement {
             clauses: vec![vec![code("console")]],
@@ -1117,5 +1195,80 @@ mod tests {
         // A file parsed anyway for another rule is not lexed: the rule in code stays on.
         assert_eq!(runs(js, &both, "// console\nfetch(u);"), [true, true]);
         assert_eq!(runs(js, &both, "// console\n"), [false, false]);
+    }
+
+    /// A regex's prefix after `^` starts the node, its suffix before `$` ends it; the
+    /// best clause prefers saying so.
+    #[test]
+    fn anchored_affixes_start_and_end_nodes() {
+        let marked = |regex: &str| {
+            req_marked(&format!(
+                "id: a\nlanguage: javascript\nrule:\n  kind: identifier\n  regex: '{regex}'\n"
+            ))
+        };
+        assert_eq!(
+            marked("^got(\\.(get|post))?$"),
+            strings(&[&["got@code@start"]])
+        );
+        assert_eq!(
+            marked("^(window\\.)?fetch$"),
+            strings(&[&["fetch@code@end"]])
+        );
+        assert_eq!(marked("^fetch"), strings(&[&["fetch@start"]]));
+        assert_eq!(marked("fetch$"), strings(&[&["fetch@end"]]));
+        assert_eq!(marked("(?m)^fetch"), strings(&[&["fetch"]]));
+        // Python is not lexed here: its literals count wherever they occur.
+        let got = req_marked("id: a\nlanguage: python\nrule:\n  regex: ^fetch$\n");
+        assert_eq!(got, strings(&[&["fetch"]]));
+    }
+
+    /// An occurrence of a literal that starts (ends) a node counts only where a token may
+    /// start (end): not next to a letter, digit or `_`, unless after an escape sequence.
+    #[test]
+    fn literals_at_node_edges_count_only_at_token_edges() {
+        let starts = Requirement {
+            clauses: vec![vec![Literal {
+                starts_node: true,
+                ..Literal::anywhere("got")
+            }]],
+        };
+        let ends = Requirement {
+            clauses: vec![vec![Literal {
+                ends_node: true,
+                ..Literal::anywhere("fetch")
+            }]],
+        };
+        let runs = |lang: Lang, requirement: &Requirement, text: &str| {
+            let filter = Prefilter::new(lang, std::slice::from_ref(requirement), &[]);
+            let mut runs = vec![true];
+            match filter.scan(text) {
+                Some(mut scan) => filter.filter(text, &mut scan, &mut runs),
+                None => panic!("no automaton"),
+            };
+            runs[0]
+        };
+        let js = Lang::JavaScript;
+        assert!(!runs(js, &starts, "forgot(); negotiate();"));
+        assert!(runs(js, &starts, "got.get(u)"));
+        assert!(runs(js, &starts, "x = GoTo;"), "ASCII case is ignored");
+        assert!(
+            runs(js, &starts, "s = '\\ngot'"),
+            "after an escape sequence"
+        );
+        assert!(
+            runs(js, &starts, "s = '\\u0041got'"),
+            "after an escape sequence"
+        );
+        assert!(!runs(js, &ends, "prefetchingData(); fetch_all();"));
+        assert!(runs(js, &ends, "window.fetch(u)"));
+        assert!(
+            runs(js, &ends, "`fetch${u}`"),
+            "a template's text may end at `${{`"
+        );
+        assert!(runs(js, &ends, "x = fetch"), "at the end of the text");
+        assert!(
+            runs(Lang::Python, &starts, "forgot()"),
+            "Python is not lexed here"
+        );
     }
 }

@@ -1,11 +1,12 @@
-//! The prefilter's comment lexer against tree-sitter: every range it calls a comment is a
-//! comment node of tree-sitter's tree, on every file tree-sitter parses without errors;
-//! and it does find the comments of ordinary code.
+//! The prefilter's lexical knowledge against tree-sitter, on every file tree-sitter
+//! parses without errors: every range the lexer calls a comment is a comment node of
+//! tree-sitter's tree, and every token starts and ends where `may_split` allows. And the
+//! lexer does find the comments of ordinary code.
 //!
 //! `VOLATILE_FUZZ_CASES` sets the number of generated cases, as in `fuzz.rs`.
 
 use proptest::prelude::*;
-use volatile_engine::comments::Comments;
+use volatile_engine::lexical::{Comments, may_split};
 use volatile_engine::tree::parse_ts;
 use volatile_grammars::Lang;
 
@@ -53,6 +54,38 @@ fn unsound_ranges(lang: Lang, text: &str) -> Vec<(u32, u32)> {
         .filter(|r| !truth.contains(r))
         .copied()
         .collect()
+}
+
+/// The tokens (leaves) of tree-sitter's tree that start or end where `may_split` says no
+/// token can, for a text without errors.
+fn split_tokens(lang: Lang, text: &str) -> Vec<(usize, usize, String)> {
+    let Ok(tree) = parse_ts(lang, text, None) else {
+        panic!("tree-sitter gave no tree")
+    };
+    if tree.root_node().has_error() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut cursor = tree.walk();
+    'walk: loop {
+        let node = cursor.node();
+        let (start, end) = (node.start_byte(), node.end_byte());
+        if node.child_count() == 0
+            && start < end
+            && !(may_split(text.as_bytes(), start) && may_split(text.as_bytes(), end))
+        {
+            out.push((start, end, node.kind().to_string()));
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    out
 }
 
 fn ranges(lang: Lang, text: &str) -> Vec<&str> {
@@ -229,6 +262,16 @@ fn piece() -> impl Strategy<Value = &'static str> {
         "y! /'/.length",
         "s = '//'",
         "s = \"//\"",
+        // Tokens next to each other: escapes in strings and templates, numbers, regex
+        // flags, template substitutions.
+        "s = 'a\\nb\\u0041c\\x41d\\101e'",
+        "t = `a\\tb${c}d\\u{41}e`",
+        "n = 0x1Fn + 1e5 + .5e-3",
+        "r = /a\\wb/gimsuy",
+        "t = tag`x${y}z`",
+        "a?.b?.[c]",
+        "x = a=>b",
+        "s = 'fetch'",
     ])
 }
 
@@ -250,6 +293,17 @@ proptest! {
     ) {
         let unsound = unsound_ranges(lang, &text);
         prop_assert!(unsound.is_empty(), "{:?} in {:?}", unsound, text);
+    }
+
+    /// Every token of tree-sitter's tree starts and ends where `may_split` allows, on
+    /// every generated program tree-sitter parses without errors.
+    #[test]
+    fn tokens_start_and_end_where_they_may(
+        text in program(),
+        lang in prop::sample::select(vec![Lang::TypeScript, Lang::Tsx, Lang::JavaScript]),
+    ) {
+        let split = split_tokens(lang, &text);
+        prop_assert!(split.is_empty(), "{:?} in {:?}", split, text);
     }
 }
 

@@ -1,9 +1,10 @@
-//! The prefilter's comment lexer against tree-sitter over real code: for each JavaScript
-//! and TypeScript file under the directories, every range the lexer calls a comment must
-//! be a comment node of tree-sitter's tree. Prints how many ranges were not (on files
-//! tree-sitter parses without errors, and on files with errors, where the lexer promises
-//! nothing), how much of tree-sitter's comment text the lexer found, and how fast it lexes.
-//! Exits 1 when a range of an error-free file is not a comment.
+//! The prefilter's lexical knowledge against tree-sitter over real code: for each
+//! JavaScript and TypeScript file under the directories, every range the lexer calls a
+//! comment must be a comment node of tree-sitter's tree, and every token (leaf) must
+//! start and end where `may_split` allows. Prints how many ranges and tokens were not (on
+//! files tree-sitter parses without errors, and on files with errors, where nothing is
+//! promised), how much of tree-sitter's comment text the lexer found, and how fast it
+//! lexes. Exits 1 when a range or token of an error-free file breaks the rule.
 //!
 //! Usage: `comments-check [--threads N] DIR...`
 
@@ -12,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use volatile_engine::comments::Comments;
+use volatile_engine::lexical::{Comments, may_split};
 use volatile_engine::tree::parse_ts;
 use volatile_grammars::Lang;
 
@@ -26,6 +27,9 @@ struct Totals {
     lex_seconds: f64,
     unsound: Vec<(PathBuf, u32, u32, String)>,
     unsound_in_errors: Vec<(PathBuf, u32, u32, String)>,
+    tokens: u64,
+    split_tokens: Vec<(PathBuf, usize, String)>,
+    split_tokens_in_errors: u64,
 }
 
 fn main() {
@@ -68,7 +72,11 @@ fn main() {
             let Ok(tree) = parse_ts(*lang, &source, None) else {
                 return;
             };
-            let truth = comment_nodes(&tree);
+            let TreeFacts {
+                comments: truth,
+                tokens,
+                split,
+            } = tree_facts(&tree, source.as_bytes());
             let started = Instant::now();
             let comments = Comments::of(*lang, source.as_bytes());
             let lex_seconds = started.elapsed().as_secs_f64();
@@ -92,6 +100,13 @@ fn main() {
                 .collect();
             let Ok(mut t) = totals.lock() else { return };
             t.files += 1;
+            t.tokens += tokens;
+            if has_error {
+                t.split_tokens_in_errors += split.len() as u64;
+            } else {
+                t.split_tokens
+                    .extend(split.into_iter().map(|(at, kind)| (path.clone(), at, kind)));
+            }
             t.bytes += source.len() as u64;
             t.lex_seconds += lex_seconds;
             t.comment_bytes += truth.iter().map(|(s, e)| u64::from(e - s)).sum::<u64>();
@@ -127,6 +142,15 @@ fn main() {
         t.unsound.len(),
         t.unsound_in_errors.len()
     );
+    println!(
+        "tokens starting or ending where may_split says none can: {} of {} in files without errors, {} in files with errors",
+        t.split_tokens.len(),
+        t.tokens,
+        t.split_tokens_in_errors
+    );
+    for (path, at, kind) in t.split_tokens.iter().take(20) {
+        println!("  {}: {kind} at {at}", path.display());
+    }
     let mut kinds: std::collections::BTreeMap<(&str, &PathBuf), usize> = Default::default();
     for (path, _, _, at) in t.unsound.iter().chain(&t.unsound_in_errors) {
         *kinds.entry((at.as_str(), path)).or_default() += 1;
@@ -137,19 +161,39 @@ fn main() {
             path.display()
         );
     }
-    if !t.unsound.is_empty() {
+    if !t.unsound.is_empty() || !t.split_tokens.is_empty() {
         std::process::exit(1);
     }
 }
 
-/// The byte ranges of the comment nodes of `tree`.
-fn comment_nodes(tree: &tree_sitter::Tree) -> Vec<(u32, u32)> {
-    let mut out = Vec::new();
+/// What one file's tree holds: its comments' byte ranges, in order; how many tokens
+/// (non-empty leaves); and the offset and kind of the tokens that start or end where
+/// `may_split` says none can.
+struct TreeFacts {
+    comments: Vec<(u32, u32)>,
+    tokens: u64,
+    split: Vec<(usize, String)>,
+}
+
+/// The [`TreeFacts`] of `tree`, a tree of `text`.
+fn tree_facts(tree: &tree_sitter::Tree, text: &[u8]) -> TreeFacts {
+    let mut facts = TreeFacts {
+        comments: Vec::new(),
+        tokens: 0,
+        split: Vec::new(),
+    };
     let mut cursor = tree.walk();
     'walk: loop {
         let node = cursor.node();
+        let (start, end) = (node.start_byte(), node.end_byte());
         if node.kind().contains("comment") {
-            out.push((node.start_byte() as u32, node.end_byte() as u32));
+            facts.comments.push((start as u32, end as u32));
+        }
+        if node.child_count() == 0 && start < end {
+            facts.tokens += 1;
+            if !(may_split(text, start) && may_split(text, end)) {
+                facts.split.push((start, node.kind().to_string()));
+            }
         }
         if cursor.goto_first_child() {
             continue;
@@ -160,8 +204,8 @@ fn comment_nodes(tree: &tree_sitter::Tree) -> Vec<(u32, u32)> {
             }
         }
     }
-    out.sort_unstable();
-    out
+    facts.comments.sort_unstable();
+    facts
 }
 
 fn usage(why: &str) -> ! {

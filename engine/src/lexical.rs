@@ -1,4 +1,5 @@
-//! Where a file's comments surely are, found without parsing it.
+//! What a file's text says without parsing it: where its comments surely are, and where
+//! no token can start or end.
 //!
 //! The prefilter counts a literal that only code can contain (an identifier of a pattern,
 //! say) only where it occurs outside comments: documentation that mentions
@@ -20,11 +21,50 @@
 //! - HTML-like comments (`<!--`, `-->`), a `\` outside a literal, and anything
 //!   unterminated (a string, a regular expression, a template, a block comment).
 //!
+//! Likewise a literal that a match has where a node's text starts (a pattern's terminal,
+//! a regex's prefix after `^`) counts only where a token may start: not between two
+//! letters, digits or `_` ([`may_split`]), unless an escape sequence may end there
+//! (`"\nfetch"` has a string fragment `fetch`). One a match has where a node's text
+//! ends, only where a token may end.
+//!
 //! On a file that tree-sitter parses without errors, the ranges are its comments' (or
-//! within them). Only there: tree-sitter's error recovery may read a broken file's
-//! tokens differently. Languages without a lexer here report no comments.
+//! within them) and tokens start and end as said. Only there: tree-sitter's error
+//! recovery may read a broken file's tokens differently. Languages without a lexer here
+//! ([`lexed`]) report no comments, and their literals count wherever they occur.
 
 use volatile_grammars::Lang;
+
+/// Whether `lang`'s texts are lexed here (JavaScript, TypeScript and TSX): only then do
+/// [`Comments::of`] and [`may_split`] say anything.
+pub fn lexed(lang: Lang) -> bool {
+    matches!(lang, Lang::TypeScript | Lang::Tsx | Lang::JavaScript)
+}
+
+/// A letter, digit or `_`: no token of a lexed language ends with one right before
+/// another (maximal munch), unless an escape sequence ends there. `$` is left out, as
+/// a template's text may end at `${`.
+fn word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// How far before a token an escape sequence ending there may start (`\u0041`).
+const ESCAPE_REACH: usize = 6;
+
+/// Whether a token may start or end at byte `at` of `text` (a boundary between tokens
+/// may lie before it), in a lexed language's file: not between two letters, digits or
+/// `_`, unless an escape sequence may end there (`"\u0041bc"` is an escape sequence and
+/// a string fragment `bc`).
+pub fn may_split(text: &[u8], at: usize) -> bool {
+    let joined = at
+        .checked_sub(1)
+        .and_then(|before| text.get(before))
+        .is_some_and(|&b| word_byte(b))
+        && text.get(at).is_some_and(|&b| word_byte(b));
+    !joined
+        || text
+            .get(at.saturating_sub(ESCAPE_REACH)..at)
+            .is_some_and(|window| window.contains(&b'\\'))
+}
 
 /// The byte ranges of a text that are surely comments, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,11 +84,6 @@ impl Comments {
             Lang::Tsx | Lang::JavaScript => Lexer::new(text, true).run(),
             Lang::Python | Lang::Java => Comments::default(),
         }
-    }
-
-    /// Whether there is a lexer for `lang` (otherwise its texts have no comments here).
-    pub fn lexed(lang: Lang) -> bool {
-        matches!(lang, Lang::TypeScript | Lang::Tsx | Lang::JavaScript)
     }
 
     /// Whether the byte at `offset` lies in a comment.
