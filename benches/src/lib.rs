@@ -4,9 +4,10 @@
 //! The code is the example playbooks' own `valid` and `invalid` snippets, repeated to a
 //! realistic file size: real code in every language, with findings at a realistic rate,
 //! and no corpus to fetch. Benchmarks over the large real-world corpora are driven by the
-//! comparison scripts instead.
+//! comparison scripts instead; [`corpus_files`] lists a corpus's files for the binaries
+//! they run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use volatile_engine::analyze::{RuleFilter, RuleSet};
@@ -60,6 +61,25 @@ pub fn sample_source(lang: Lang, target_bytes: usize) -> String {
         }
     }
     out
+}
+
+/// The files under `dirs` of the languages `wanted` accepts, walked as `volatile scan`
+/// walks them (`.gitignore` honoured, hidden files skipped), with their languages.
+pub fn corpus_files(dirs: &[PathBuf], wanted: impl Fn(Lang) -> bool) -> Vec<(PathBuf, Lang)> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        for entry in ignore::WalkBuilder::new(dir).build().flatten() {
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            if let Some(lang) = Lang::from_path(entry.path())
+                && wanted(lang)
+            {
+                files.push((entry.into_path(), lang));
+            }
+        }
+    }
+    files
 }
 
 #[cfg(test)]

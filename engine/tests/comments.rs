@@ -18,18 +18,15 @@ fn config() -> ProptestConfig {
     ProptestConfig::with_cases(cases)
 }
 
-/// tree-sitter's comment nodes of `text`, and whether its tree has errors.
-fn tree_sitter_comments(lang: Lang, text: &str) -> (Vec<(u32, u32)>, bool) {
+/// Calls `visit` with every node of tree-sitter's tree of `text`, in pre-order; returns
+/// whether the tree has errors.
+fn visit_nodes(lang: Lang, text: &str, mut visit: impl FnMut(tree_sitter::Node<'_>)) -> bool {
     let Ok(tree) = parse_ts(lang, text, None) else {
         panic!("tree-sitter gave no tree")
     };
-    let mut out = Vec::new();
     let mut cursor = tree.walk();
     'walk: loop {
-        let node = cursor.node();
-        if node.kind().contains("comment") {
-            out.push((node.start_byte() as u32, node.end_byte() as u32));
-        }
+        visit(cursor.node());
         if cursor.goto_first_child() {
             continue;
         }
@@ -39,7 +36,18 @@ fn tree_sitter_comments(lang: Lang, text: &str) -> (Vec<(u32, u32)>, bool) {
             }
         }
     }
-    (out, tree.root_node().has_error())
+    tree.root_node().has_error()
+}
+
+/// tree-sitter's comment nodes of `text`, and whether its tree has errors.
+fn tree_sitter_comments(lang: Lang, text: &str) -> (Vec<(u32, u32)>, bool) {
+    let mut out = Vec::new();
+    let has_error = visit_nodes(lang, text, |node| {
+        if node.kind().contains("comment") {
+            out.push((node.start_byte() as u32, node.end_byte() as u32));
+        }
+    });
+    (out, has_error)
 }
 
 /// The lexer's ranges that are not tree-sitter comments, for a text without errors.
@@ -59,16 +67,8 @@ fn unsound_ranges(lang: Lang, text: &str) -> Vec<(u32, u32)> {
 /// The tokens (leaves) of tree-sitter's tree that start or end where `may_split` says no
 /// token can, for a text without errors.
 fn split_tokens(lang: Lang, text: &str) -> Vec<(usize, usize, String)> {
-    let Ok(tree) = parse_ts(lang, text, None) else {
-        panic!("tree-sitter gave no tree")
-    };
-    if tree.root_node().has_error() {
-        return Vec::new();
-    }
     let mut out = Vec::new();
-    let mut cursor = tree.walk();
-    'walk: loop {
-        let node = cursor.node();
+    let has_error = visit_nodes(lang, text, |node| {
         let (start, end) = (node.start_byte(), node.end_byte());
         if node.child_count() == 0
             && start < end
@@ -76,16 +76,8 @@ fn split_tokens(lang: Lang, text: &str) -> Vec<(usize, usize, String)> {
         {
             out.push((start, end, node.kind().to_string()));
         }
-        if cursor.goto_first_child() {
-            continue;
-        }
-        while !cursor.goto_next_sibling() {
-            if !cursor.goto_parent() {
-                break 'walk;
-            }
-        }
-    }
-    out
+    });
+    if has_error { Vec::new() } else { out }
 }
 
 fn ranges(lang: Lang, text: &str) -> Vec<&str> {

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use rayon::prelude::*;
+use volatile_benches::corpus_files;
 use volatile_engine::lexical::{Comments, may_split};
 use volatile_engine::tree::parse_ts;
 use volatile_grammars::Lang;
@@ -46,19 +47,9 @@ fn main() {
     if dirs.is_empty() {
         usage("no directory");
     }
-    let mut files: Vec<(PathBuf, Lang)> = Vec::new();
-    for dir in &dirs {
-        for entry in ignore::WalkBuilder::new(dir).build().flatten() {
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
-            }
-            if let Some(lang) = Lang::from_path(entry.path())
-                && matches!(lang, Lang::TypeScript | Lang::Tsx | Lang::JavaScript)
-            {
-                files.push((entry.into_path(), lang));
-            }
-        }
-    }
+    let files = corpus_files(&dirs, |lang| {
+        matches!(lang, Lang::TypeScript | Lang::Tsx | Lang::JavaScript)
+    });
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(p) => p,
         Err(e) => usage(&e.to_string()),

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
+use volatile_benches::corpus_files;
 use volatile_engine::tree::parse_ts;
 use volatile_grammars::Lang;
 
@@ -36,19 +37,7 @@ fn main() {
         langs = Lang::ALL.to_vec();
     }
     let started = Instant::now();
-    let mut files: Vec<(PathBuf, Lang)> = Vec::new();
-    for dir in &dirs {
-        for entry in ignore::WalkBuilder::new(dir).build().flatten() {
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
-            }
-            if let Some(lang) = Lang::from_path(entry.path())
-                && langs.contains(&lang)
-            {
-                files.push((entry.into_path(), lang));
-            }
-        }
-    }
+    let files = corpus_files(&dirs, |lang| langs.contains(&lang));
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(p) => p,
         Err(e) => usage(&e.to_string()),
