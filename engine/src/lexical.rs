@@ -21,28 +21,30 @@
 //! - HTML-like comments (`<!--`, `-->`), a `\` outside a literal, and anything
 //!   unterminated (a string, a regular expression, a template, a block comment).
 //!
-//! Likewise a literal that a match has where a node's text starts (a pattern's terminal,
-//! a regex's prefix after `^`) counts only where a token may start: not between two
-//! letters, digits or `_` ([`may_split`]), unless an escape sequence may end there
-//! (`"\nfetch"` has a string fragment `fetch`). One a match has where a node's text
-//! ends, only where a token may end.
+//! In every language, a literal that a match has where a node's text starts (a
+//! pattern's terminal, a regex's prefix after `^`) counts only where a token may start:
+//! not between two letters, digits or `_` ([`may_split`]), unless an escape sequence
+//! (`"\nfetch"` has a string fragment `fetch`) or a number (Python's `1if`) may end
+//! there. One a match has where a node's text ends, only where a token may end.
 //!
 //! On a file that tree-sitter parses without errors, the ranges are its comments' (or
 //! within them) and tokens start and end as said. Only there: tree-sitter's error
 //! recovery may read a broken file's tokens differently. Languages without a lexer here
-//! ([`lexed`]) report no comments, and their literals count wherever they occur.
+//! ([`lexed`]: Python and Java) report no comments, so their literals count in comments
+//! too.
 
 use volatile_grammars::Lang;
 
-/// Whether `lang`'s texts are lexed here (JavaScript, TypeScript and TSX): only then do
-/// [`Comments::of`] and [`may_split`] say anything.
+/// Whether `lang`'s texts are lexed for comments here (JavaScript, TypeScript and TSX):
+/// only then does [`Comments::of`] find any.
 pub fn lexed(lang: Lang) -> bool {
     matches!(lang, Lang::TypeScript | Lang::Tsx | Lang::JavaScript)
 }
 
-/// A letter, digit or `_`: no token of a lexed language ends with one right before
-/// another (maximal munch), unless an escape sequence ends there. `$` is left out, as
-/// a template's text may end at `${`.
+/// A letter, digit or `_`. No token ends with one right before another (maximal
+/// munch) unless an escape sequence or a number ends there. `$` is left out, as a
+/// template's text may end at `${`, and so are non-ASCII letters (an edge may lie next
+/// to one).
 fn word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -51,19 +53,23 @@ fn word_byte(b: u8) -> bool {
 const ESCAPE_REACH: usize = 6;
 
 /// Whether a token may start or end at byte `at` of `text` (a boundary between tokens
-/// may lie before it), in a lexed language's file: not between two letters, digits or
-/// `_`, unless an escape sequence may end there (`"\u0041bc"` is an escape sequence and
-/// a string fragment `bc`).
+/// may lie before it), in any of our languages' files: not between two letters, digits
+/// or `_`, unless an escape sequence may end there (`"\u0041bc"` is an escape sequence
+/// and a string fragment `bc`) or the run of them before `at` starts with a digit (a
+/// number, which Python lets a keyword follow: `1if x else 2`, `0x1for`).
 pub fn may_split(text: &[u8], at: usize) -> bool {
-    let joined = at
-        .checked_sub(1)
-        .and_then(|before| text.get(before))
-        .is_some_and(|&b| word_byte(b))
-        && text.get(at).is_some_and(|&b| word_byte(b));
-    !joined
-        || text
-            .get(at.saturating_sub(ESCAPE_REACH)..at)
-            .is_some_and(|window| window.contains(&b'\\'))
+    let before = text.get(..at).unwrap_or_default();
+    let joined =
+        before.last().is_some_and(|&b| word_byte(b)) && text.get(at).is_some_and(|&b| word_byte(b));
+    if !joined {
+        return true;
+    }
+    let escaped = before
+        .get(at.saturating_sub(ESCAPE_REACH)..)
+        .is_some_and(|window| window.contains(&b'\\'));
+    let run = before.iter().rev().take_while(|&&b| word_byte(b));
+    let number = run.last().is_some_and(u8::is_ascii_digit);
+    escaped || number
 }
 
 /// The byte ranges of a text that are surely comments, in order.

@@ -78,6 +78,15 @@ impl Literal {
         }
     }
 
+    /// Forgets that the literal starts (ends) a node where that tells nothing: a token
+    /// edge may lie before (after) anything but a letter, digit or `_` (see
+    /// [`lexical::may_split`]).
+    fn drop_vacuous_edges(&mut self) {
+        let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        self.starts_node &= word(self.text.as_bytes().first());
+        self.ends_node &= word(self.text.as_bytes().last());
+    }
+
     /// Whether every text that has `self` (where `self` must be) also has `other`
     /// (where `other` must be), so that `other` in a disjunction makes `self` redundant.
     /// A literal in code lies in one token, with no comment inside it, so what it
@@ -167,16 +176,14 @@ fn requirement_in(rule: &LangRule, scope: Scope, regexes: &RegexClauses) -> Requ
             clauses.extend(cx.derive(constraint, 0).clauses);
         }
     }
-    // Where a literal lies is only checked in the languages lexed here.
+    // Comments are only found in the languages lexed here.
     let lexed = lexical::lexed(rule.lang);
     let mut clauses: Vec<Clause> = clauses
         .into_iter()
         .filter(|c| usable(c))
         .map(|mut clause| {
             if !lexed {
-                clause
-                    .iter_mut()
-                    .for_each(|l| *l = Literal::anywhere(&l.text));
+                clause.iter_mut().for_each(|l| l.in_code = false);
             }
             simplify(clause)
         })
@@ -222,6 +229,9 @@ fn query_requirement(query: &QueryRule, regexes: &RegexClauses) -> Requirement {
 /// A clause in order, without repeats or literals that imply another of its literals
 /// (which add nothing to the disjunction; see [`Literal::implies`]).
 fn simplify(mut clause: Clause) -> Clause {
+    for literal in &mut clause {
+        literal.drop_vacuous_edges();
+    }
     clause.sort();
     clause.dedup();
     let all = clause.clone();
@@ -653,13 +663,12 @@ impl Prefilter {
         let Interner {
             texts,
             mut in_code,
-            mut bounded,
+            bounded,
             ..
         } = interner;
-        // Without a lexer, every occurrence counts: nothing to record or check for it.
+        // Without a lexer, occurrences in comments count: nothing to record for them.
         if !lexical::lexed(lang) {
             in_code.fill(false);
-            bounded.fill((false, false));
         }
         // Building can only fail on limits far beyond any playbook; without an automaton
         // every rule runs at every node of its kinds, which is always correct.
@@ -1217,9 +1226,12 @@ mod tests {
         assert_eq!(marked("^fetch"), strings(&[&["fetch@start"]]));
         assert_eq!(marked("fetch$"), strings(&[&["fetch@end"]]));
         assert_eq!(marked("(?m)^fetch"), strings(&[&["fetch"]]));
-        // Python is not lexed here: its literals count wherever they occur.
+        // Python's comments are not lexed here, but its tokens have edges too.
         let got = req_marked("id: a\nlanguage: python\nrule:\n  regex: ^fetch$\n");
-        assert_eq!(got, strings(&[&["fetch"]]));
+        assert_eq!(got, strings(&[&["fetch@end"]]));
+        // An edge next to a quote tells nothing: `"hf_` needs no word before it.
+        let got = req_marked("id: a\nlanguage: python\nrule:\n  regex: ^[rb]?\"hf_\n");
+        assert_eq!(got, strings(&[&["\"hf_"]]));
     }
 
     /// An occurrence of a literal that starts (ends) a node counts only where a token may
@@ -1266,9 +1278,11 @@ mod tests {
             "a template's text may end at `${{`"
         );
         assert!(runs(js, &ends, "x = fetch"), "at the end of the text");
+        assert!(!runs(Lang::Python, &starts, "forgot()"));
+        // After a number, Python lets a keyword follow: `1if x else 2`, `0x1for`.
         assert!(
-            runs(Lang::Python, &starts, "forgot()"),
-            "Python is not lexed here"
+            runs(Lang::Python, &starts, "x = [0x1got]"),
+            "after a number"
         );
     }
 }

@@ -299,6 +299,62 @@ proptest! {
     }
 }
 
+/// Python statements and Java statements where tokens meet: numbers before keywords,
+/// escapes, string prefixes, f-strings, suffixes, text blocks.
+fn python_or_java_program() -> impl Strategy<Value = (Lang, String)> {
+    let python = prop::sample::select(vec![
+        "x = 1if a else 2",
+        "y = [0x1for x in z]",
+        "s = 'a\\nb\\x41c\\101d'",
+        "t = f'{x!r:>10}abc{y}d'",
+        "b = b'\\x00ab'",
+        "r = r'\\d+'",
+        "n = 1_000j + 1e5",
+        "def f(a, *b, **c): return a",
+        "# a comment",
+        "\"\"\"doc\\nstring\"\"\"",
+        "a.b(c)[d]",
+        "g = lambda x: x",
+        "x @= y",
+        "print(f\"{a}{b}\")",
+        "if x:pass",
+    ]);
+    let java = prop::sample::select(vec![
+        "int x = 0x1F;",
+        "long y = 1L;",
+        "float f = 1.5f;",
+        "char c = '\\u0041';",
+        "String s = \"a\\nb\\u0041c\";",
+        "x += y >>> 2;",
+        "a.b(c);",
+        "/* c */",
+        "// d\n",
+        "String t = \"\"\"\n  text\\n\n  \"\"\";",
+        "List<String> l = null;",
+        "double v = 1e-5d;",
+        "if(x)y();",
+        "Object o = (Object)x;",
+    ]);
+    prop_oneof![
+        prop::collection::vec(python, 1..10).prop_map(|p| (Lang::Python, p.join("\n"))),
+        prop::collection::vec(java, 1..10).prop_map(|p| (
+            Lang::Java,
+            format!("class A {{ void m() {{\n{}\n}} }}", p.join("\n"))
+        )),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every token starts and ends where `may_split` allows in Python and Java too.
+    #[test]
+    fn python_and_java_tokens_start_and_end_where_they_may((lang, text) in python_or_java_program()) {
+        let split = split_tokens(lang, &text);
+        prop_assert!(split.is_empty(), "{:?} in {:?}", split, text);
+    }
+}
+
 /// The generator reaches programs without errors that have comments, so the property
 /// above checks something.
 #[test]
