@@ -45,7 +45,7 @@ pub fn lexed(lang: Lang) -> bool {
 /// munch) unless an escape sequence or a number ends there. `$` is left out, as a
 /// template's text may end at `${`, and so are non-ASCII letters (an edge may lie next
 /// to one).
-fn word_byte(b: u8) -> bool {
+pub fn word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 

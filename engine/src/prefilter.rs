@@ -82,7 +82,7 @@ impl Literal {
     /// edge may lie before (after) anything but a letter, digit or `_` (see
     /// [`lexical::may_split`]).
     fn drop_vacuous_edges(&mut self) {
-        let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        let word = |b: Option<&u8>| b.copied().is_some_and(lexical::word_byte);
         self.starts_node &= word(self.text.as_bytes().first());
         self.ends_node &= word(self.text.as_bytes().last());
     }
