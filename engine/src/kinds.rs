@@ -114,6 +114,23 @@ impl LangInfo {
         self.kind_names.get(id as usize).map_or("", String::as_str)
     }
 
+    /// Whether a node of the kind may lie within the text of a string literal: string
+    /// fragments and contents, escape sequences, character references, and errors (which
+    /// may be anything).
+    pub fn may_be_string_text(&self, id: u16) -> bool {
+        let name = self.kind_name(id);
+        id == ERROR_KIND
+            || name.is_empty()
+            || [
+                "fragment",
+                "escape",
+                "string_content",
+                "character_reference",
+            ]
+            .iter()
+            .any(|part| name.contains(part))
+    }
+
     /// Whether the kind is a comment.
     pub fn is_comment_kind(&self, id: u16) -> bool {
         self.comment_kinds

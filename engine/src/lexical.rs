@@ -1,14 +1,18 @@
-//! What a file's text says without parsing it: where its comments surely are, and where
-//! no token can start or end.
+//! What a file's text says without parsing it: where its comments and the text of its
+//! string literals surely are, and where no token can start or end.
 //!
 //! The prefilter counts a literal that only code can contain (an identifier of a pattern,
 //! say) only where it occurs outside comments: documentation that mentions
-//! `console.log` or `fetch` does not make a file worth parsing. That is only sound if
-//! every range called a comment here is one for tree-sitter too, so the lexer is
-//! deliberately partial: it follows the language's lexical grammar (strings, template
-//! literals and their substitutions, regular-expression literals) and, at the first
-//! place where it cannot be sure what tree-sitter would see, it stops. Everything from
-//! there on counts as code, which can only make the prefilter keep more.
+//! `console.log` or `fetch` does not make a file worth parsing. Inside the text of a
+//! string literal, tree-sitter's only tokens are string fragments and escape sequences,
+//! so a literal that a match has at a node's edge counts there only at the ends of that
+//! text or next to an escape: `fetch(` inside a string holding minified code does not
+//! count for `fetch($URL)`. That is only sound if every range called a comment (a
+//! string's text) here is one for tree-sitter too, so the lexer is deliberately partial:
+//! it follows the language's lexical grammar (strings, template literals and their
+//! substitutions, regular-expression literals) and, at the first place where it cannot
+//! be sure what tree-sitter would see, it stops. Everything from there on counts as
+//! code, which can only make the prefilter keep more.
 //!
 //! The places it stops at, for JavaScript and TypeScript:
 //! - a `/` that could start a regular expression or be a division, as after `)` (the end
@@ -28,15 +32,16 @@
 //! there. One a match has where a node's text ends, only where a token may end.
 //!
 //! On a file that tree-sitter parses without errors, the ranges are its comments' (or
-//! within them) and tokens start and end as said. Only there: tree-sitter's error
-//! recovery may read a broken file's tokens differently. Languages without a lexer here
-//! ([`lexed`]: Python and Java) report no comments, so their literals count in comments
-//! too.
+//! within them), the strings' texts are where its string fragments and escape sequences
+//! are, and tokens start and end as said. Only there: tree-sitter's error recovery may
+//! read a broken file's tokens differently. Languages without a lexer here ([`lexed`]:
+//! Python and Java) report no comments and no strings, so their literals count in
+//! comments and anywhere in strings too.
 
 use volatile_grammars::Lang;
 
-/// Whether `lang`'s texts are lexed for comments here (JavaScript, TypeScript and TSX):
-/// only then does [`Comments::of`] find any.
+/// Whether `lang`'s texts are lexed here (JavaScript, TypeScript and TSX): only then
+/// does [`Lexed::of`] find any comments or strings.
 pub fn lexed(lang: Lang) -> bool {
     matches!(lang, Lang::TypeScript | Lang::Tsx | Lang::JavaScript)
 }
@@ -72,40 +77,87 @@ pub fn may_split(text: &[u8], at: usize) -> bool {
     escaped || number
 }
 
-/// The byte ranges of a text that are surely comments, in order.
+/// What lexing a text found before the end or the first place it was unsure: the byte
+/// ranges that are surely comments, and those that are surely the text of a string or
+/// template literal (between its quotes, or between a template's `` ` ``, `}` and `${`),
+/// each in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Comments {
-    ranges: Vec<(u32, u32)>,
+pub struct Lexed {
+    comments: Vec<(u32, u32)>,
+    strings: Vec<(u32, u32)>,
 }
 
-impl Comments {
-    /// Finds the comments of `text` in `lang`. Texts of 4 GiB or more, and languages
-    /// without a lexer here, have none.
-    pub fn of(lang: Lang, text: &[u8]) -> Comments {
+impl Lexed {
+    /// Lexes `text` in `lang`. Texts of 4 GiB or more, and languages without a lexer
+    /// here, have no comments and no strings.
+    pub fn of(lang: Lang, text: &[u8]) -> Lexed {
         if text.len() >= u32::MAX as usize {
-            return Comments::default();
+            return Lexed::default();
         }
         match lang {
             Lang::TypeScript => Lexer::new(text, false).run(),
             Lang::Tsx | Lang::JavaScript => Lexer::new(text, true).run(),
-            Lang::Python | Lang::Java => Comments::default(),
+            Lang::Python | Lang::Java => Lexed::default(),
         }
     }
 
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.comments.is_empty() && self.strings.is_empty()
+    }
+
     /// Whether the byte at `offset` lies in a comment.
-    pub fn covers(&self, offset: u32) -> bool {
-        let after = self.ranges.partition_point(|&(start, _)| start <= offset);
-        after > 0
-            && self
-                .ranges
-                .get(after - 1)
-                .is_some_and(|&(_, end)| offset < end)
+    pub fn in_comment(&self, offset: u32) -> bool {
+        containing(&self.comments, offset).is_some_and(|(_, end)| offset < end)
+    }
+
+    /// Whether the byte at `offset` lies in a string's text.
+    pub fn in_string(&self, offset: u32) -> bool {
+        containing(&self.strings, offset).is_some_and(|(_, end)| offset < end)
     }
 
     /// The comment ranges, `[start, end)` in bytes, in order.
-    pub fn ranges(&self) -> &[(u32, u32)] {
-        &self.ranges
+    pub fn comments(&self) -> &[(u32, u32)] {
+        &self.comments
     }
+
+    /// The ranges of the strings' texts, `[start, end)` in bytes, in order.
+    pub fn strings(&self) -> &[(u32, u32)] {
+        &self.strings
+    }
+
+    /// Whether a token may start or end at byte `at` of `text` (the text lexed), as far
+    /// as the strings tell: anywhere outside their texts, and within one only at its ends
+    /// and where an escape sequence may start or end (see [`string_may_split`]).
+    pub fn may_split(&self, text: &[u8], at: usize) -> bool {
+        let Ok(offset) = u32::try_from(at) else {
+            return true;
+        };
+        match containing(&self.strings, offset) {
+            Some((start, end)) if start < offset && offset < end => {
+                string_may_split(text, start as usize, at)
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The last of `ranges` (in order) that starts at or before `offset`.
+fn containing(ranges: &[(u32, u32)], offset: u32) -> Option<(u32, u32)> {
+    let after = ranges.partition_point(|&(start, _)| start <= offset);
+    after.checked_sub(1).and_then(|i| ranges.get(i).copied())
+}
+
+/// Whether a token may start or end at `at`, strictly inside the text of a string
+/// literal that starts at `start`. tree-sitter reads that text as string fragments (each
+/// as long as it can be) and escape sequences, so only where an escape sequence starts
+/// (a `\`) or may end: within [`ESCAPE_REACH`] bytes after a `\`, or after a `}`
+/// (`\u{1F600}`).
+fn string_may_split(text: &[u8], start: usize, at: usize) -> bool {
+    let window = text
+        .get(at.saturating_sub(ESCAPE_REACH).max(start)..at)
+        .unwrap_or_default();
+    text.get(at) == Some(&b'\\') || window.last() == Some(&b'}') || window.contains(&b'\\')
 }
 
 /// What the previous token says a `/` after it is.
@@ -162,7 +214,8 @@ struct Lexer<'t> {
     /// Open braces, and for each open template substitution the brace count it began at.
     braces: u32,
     substitutions: Vec<u32>,
-    ranges: Vec<(u32, u32)>,
+    comments: Vec<(u32, u32)>,
+    strings: Vec<(u32, u32)>,
 }
 
 /// Why lexing stopped early.
@@ -179,16 +232,18 @@ impl<'t> Lexer<'t> {
             after_dot: false,
             braces: 0,
             substitutions: Vec::new(),
-            ranges: Vec::new(),
+            comments: Vec::new(),
+            strings: Vec::new(),
         }
     }
 
-    /// The comments found before the end or the first unsure place.
-    fn run(mut self) -> Comments {
+    /// The comments and strings found before the end or the first unsure place.
+    fn run(mut self) -> Lexed {
         // Whatever was found before stopping is sure; what follows counts as code.
         let _ = self.tokens();
-        Comments {
-            ranges: self.ranges,
+        Lexed {
+            comments: self.comments,
+            strings: self.strings,
         }
     }
 
@@ -373,9 +428,16 @@ impl<'t> Lexer<'t> {
         at
     }
 
-    fn record(&mut self, start: usize, end: usize) {
-        // Offsets fit: texts of 4 GiB or more are not lexed.
-        self.ranges.push((start as u32, end as u32));
+    // Offsets fit: texts of 4 GiB or more are not lexed.
+    fn comment(&mut self, start: usize, end: usize) {
+        self.comments.push((start as u32, end as u32));
+    }
+
+    /// The text of a string, or a template's text between its delimiters.
+    fn string_text(&mut self, start: usize, end: usize) {
+        if start < end {
+            self.strings.push((start as u32, end as u32));
+        }
     }
 
     /// A comment, a regular expression or a division.
@@ -384,7 +446,7 @@ impl<'t> Lexer<'t> {
         match self.byte(start + 1) {
             Some(b'/') => {
                 let end = self.line_end(start + 2);
-                self.record(start, end);
+                self.comment(start, end);
                 self.at = end;
             }
             Some(b'*') => {
@@ -399,7 +461,7 @@ impl<'t> Lexer<'t> {
                 {
                     self.line_break = true;
                 }
-                self.record(start, end);
+                self.comment(start, end);
                 self.at = end;
             }
             _ if self.regex_may_start()? => {
@@ -465,6 +527,7 @@ impl<'t> Lexer<'t> {
                 _ => at += 1,
             }
         }
+        self.string_text(self.at + 1, at);
         self.at = at + 1;
         Ok(())
     }
@@ -477,11 +540,13 @@ impl<'t> Lexer<'t> {
             match self.byte(at).ok_or(Unsure)? {
                 b'\\' => at += 2,
                 b'`' => {
+                    self.string_text(self.at, at);
                     self.at = at + 1;
                     self.token(Before::Operand);
                     return Ok(());
                 }
                 b'$' if self.byte(at + 1) == Some(b'{') => {
+                    self.string_text(self.at, at);
                     self.at = at + 2;
                     self.substitutions.push(self.braces);
                     self.token(Before::Operator);

@@ -55,7 +55,6 @@ pub struct Pattern {
     root_kind: Option<u16>,
     strictness: Strictness,
     has_error: bool,
-    lang: Lang,
 }
 
 /// Why a pattern cannot be compiled. Messages quote the pattern: it is rule text, not
@@ -173,7 +172,6 @@ impl Pattern {
             root_kind: None,
             strictness,
             has_error: contains_error(&tree, node),
-            lang,
         })
     }
 
@@ -210,7 +208,6 @@ impl Pattern {
             root_kind: Some(kind),
             strictness,
             has_error: contains_error(&tree, found),
-            lang,
         })
     }
 
@@ -273,15 +270,13 @@ impl Pattern {
 
     /// The literal texts every match must contain, for prefiltering: the named terminal
     /// nodes, whose text is compared exactly in every strictness but `signature`. Each
-    /// comes with whether it is code: a terminal that is neither a comment nor an error
-    /// (which matches nodes of any kind) matches only a node of its own kind, so its
-    /// text in a match lies outside comments.
-    pub fn literals(&self) -> Vec<(&str, bool)> {
+    /// comes with its kind: a terminal that is not an error (which matches nodes of any
+    /// kind) matches only a node of its own kind.
+    pub fn literals(&self) -> Vec<(&str, u16)> {
         let mut out = Vec::new();
         if self.strictness == Strictness::Signature {
             return out;
         }
-        let info = LangInfo::of(self.lang);
         let mut stack = vec![&self.root];
         while let Some(n) = stack.pop() {
             match n {
@@ -289,9 +284,7 @@ impl Pattern {
                     text,
                     named: true,
                     kind,
-                } if !text.is_empty() => {
-                    out.push((&**text, *kind != ERROR_KIND && !info.is_comment_kind(*kind)))
-                }
+                } if !text.is_empty() => out.push((&**text, *kind)),
                 PNode::Internal { children, .. } => stack.extend(children.iter()),
                 _ => {}
             }

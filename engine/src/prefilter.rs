@@ -30,7 +30,8 @@ use regex_syntax::hir::{
 use volatile_grammars::Lang;
 
 use crate::compile::{Finder, LangRule};
-use crate::lexical::{self, Comments};
+use crate::kinds::{ERROR_KIND, LangInfo};
+use crate::lexical::{self, Lexed};
 use crate::literal_scan::LiteralScan;
 use crate::matcher::Rule;
 use crate::query::{QueryRule, TextNeed};
@@ -59,12 +60,18 @@ pub struct Literal {
     pub text: Box<str>,
     /// Whether the match contains it outside comments: only an occurrence in code counts.
     pub in_code: bool,
+    /// Whether the match has it outside the texts of string literals (as an identifier,
+    /// not a string fragment): only an occurrence that starts outside them counts.
+    pub outside_strings: bool,
     /// Whether the match has it where a node's text starts (a pattern's terminal, a
     /// regex's prefix after `^`): only an occurrence where a token may start counts.
     pub starts_node: bool,
     /// Whether the match has it where a node's text ends (a terminal, a suffix before
     /// `$`): only an occurrence where a token may end counts.
     pub ends_node: bool,
+    /// Whether the match has it in exactly this case (a terminal, a literal of a regex
+    /// that ignores no case): only an occurrence in the same case counts.
+    pub exact_case: bool,
 }
 
 impl Literal {
@@ -73,8 +80,10 @@ impl Literal {
         Literal {
             text: text.into(),
             in_code: false,
+            outside_strings: false,
             starts_node: false,
             ends_node: false,
+            exact_case: false,
         }
     }
 
@@ -91,10 +100,15 @@ impl Literal {
     /// (where `other` must be), so that `other` in a disjunction makes `self` redundant.
     /// A literal in code lies in one token, with no comment inside it, so what it
     /// contains is in code too; one that starts (ends) a node starts (ends) with what
-    /// it starts (ends) with.
+    /// it starts (ends) with; one in exact case has what it contains in exact case. One
+    /// outside strings without quotes in it is a node that holds no string, so what it
+    /// contains is outside strings too.
     fn implies(&self, other: &Literal) -> bool {
         self.text.contains(&*other.text)
             && (self.in_code || !other.in_code)
+            && (!other.outside_strings
+                || (self.outside_strings && !self.text.contains(['"', '\'', '`'])))
+            && (self.exact_case || !other.exact_case)
             && (!other.starts_node || (self.starts_node && self.text.starts_with(&*other.text)))
             && (!other.ends_node || (self.ends_node && self.text.ends_with(&*other.text)))
     }
@@ -165,25 +179,29 @@ fn requirement_in(rule: &LangRule, scope: Scope, regexes: &RegexClauses) -> Requ
         Finder::Query(query) => return query_requirement(query, regexes),
     };
     let cx = Derive {
+        info: LangInfo::of(rule.lang),
         utils: &rule.utils,
         scope,
         regexes,
     };
-    let derived = cx.derive(root, 0);
+    let derived = cx.derive(root, false, 0);
     let mut clauses = derived.clauses;
     for (name, constraint) in &rule.constraints {
         if derived.bound.contains(name) {
-            clauses.extend(cx.derive(constraint, 0).clauses);
+            clauses.extend(cx.derive(constraint, false, 0).clauses);
         }
     }
-    // Comments are only found in the languages lexed here.
+    // Comments and strings are only found in the languages lexed here.
     let lexed = lexical::lexed(rule.lang);
     let mut clauses: Vec<Clause> = clauses
         .into_iter()
         .filter(|c| usable(c))
         .map(|mut clause| {
             if !lexed {
-                clause.iter_mut().for_each(|l| l.in_code = false);
+                for literal in &mut clause {
+                    literal.in_code = false;
+                    literal.outside_strings = false;
+                }
             }
             simplify(clause)
         })
@@ -204,12 +222,24 @@ fn query_requirement(query: &QueryRule, regexes: &RegexClauses) -> Requirement {
         let clauses = needs
             .iter()
             .filter_map(|need| match need {
-                TextNeed::Regex(regex) => regexes
-                    .of(regex)
-                    .map(|c| c.into_iter().map(|l| Literal::anywhere(&l.text)).collect()),
-                TextNeed::OneOf(texts) => {
-                    Some(texts.iter().map(|t| Literal::anywhere(t)).collect())
-                }
+                TextNeed::Regex(regex) => regexes.of(regex).map(|c| {
+                    c.into_iter()
+                        .map(|l| Literal {
+                            exact_case: l.exact_case,
+                            ..Literal::anywhere(&l.text)
+                        })
+                        .collect()
+                }),
+                // `#eq?` and `#any-of?` compare exactly.
+                TextNeed::OneOf(texts) => Some(
+                    texts
+                        .iter()
+                        .map(|t| Literal {
+                            exact_case: true,
+                            ..Literal::anywhere(t)
+                        })
+                        .collect(),
+                ),
             })
             .collect();
         match best_clause(clauses) {
@@ -248,47 +278,77 @@ struct Derived {
 
 /// What deriving a rule's requirement needs besides the rule.
 struct Derive<'a> {
+    info: &'static LangInfo,
     utils: &'a [Rule],
     scope: Scope,
     regexes: &'a RegexClauses,
 }
 
 impl Derive<'_> {
-    fn derive(&self, rule: &Rule, depth: u32) -> Derived {
+    /// What `rule` requires. `outside_strings`: the node it is matched at is known to be
+    /// no part of a string's text (it hangs in a field, or is of a kind that is not a
+    /// string fragment), so it starts and ends outside strings' texts.
+    fn derive(&self, rule: &Rule, outside_strings: bool, depth: u32) -> Derived {
         if depth > MAX_DEPTH {
             return Derived::default();
         }
         match rule {
-            Rule::Pattern(p) => Derived {
-                clauses: p
-                    .literals()
-                    .into_iter()
-                    .map(|(text, in_code)| {
-                        // A terminal is a whole node.
-                        vec![Literal {
-                            text: text.into(),
-                            in_code,
-                            starts_node: true,
-                            ends_node: true,
-                        }]
-                    })
-                    .collect(),
-                bound: p.surely_bound().into_iter().collect(),
-            },
-            Rule::Regex(re) => Derived {
-                clauses: self.regexes.of(re.as_str()).into_iter().collect(),
-                bound: HashSet::new(),
-            },
+            Rule::Pattern(p) => {
+                let info = self.info;
+                Derived {
+                    clauses: p
+                        .literals()
+                        .into_iter()
+                        .map(|(text, kind)| {
+                            // A terminal is a whole node of its kind, compared exactly: one
+                            // that is no comment lies outside comments, and one that is no
+                            // string fragment outside strings' texts.
+                            let known = kind != ERROR_KIND;
+                            vec![Literal {
+                                text: text.into(),
+                                in_code: known && !info.is_comment_kind(kind),
+                                outside_strings: known && !info.may_be_string_text(kind),
+                                starts_node: true,
+                                ends_node: true,
+                                exact_case: true,
+                            }]
+                        })
+                        .collect(),
+                    bound: p.surely_bound().into_iter().collect(),
+                }
+            }
+            Rule::Regex(re) => {
+                let mut clauses: Vec<Clause> = self.regexes.of(re.as_str()).into_iter().collect();
+                if outside_strings {
+                    // What starts the node starts outside strings' texts; what ends it
+                    // does too, unless it could reach into one across a quote or `${`.
+                    for literal in clauses.iter_mut().flatten() {
+                        literal.outside_strings = literal.starts_node
+                            || (literal.ends_node && !literal.text.contains(['"', '\'', '`', '$']));
+                    }
+                }
+                Derived {
+                    clauses,
+                    bound: HashSet::new(),
+                }
+            }
             // A descendant lies within the node; every related node lies in the same file.
-            Rule::Has(rel) => self.derive(&rel.rule, depth + 1),
+            // Strings' fragments hang in no field.
+            Rule::Has(rel) => self.derive(&rel.rule, rel.field.is_some(), depth + 1),
             Rule::Inside(rel) | Rule::Precedes(rel) | Rule::Follows(rel) => match self.scope {
-                Scope::File => self.derive(&rel.rule, depth + 1),
+                Scope::File => self.derive(&rel.rule, false, depth + 1),
                 Scope::Node => Derived::default(),
             },
             Rule::All(rules) => {
+                let info = self.info;
+                let plain_kind = |r: &Rule| {
+                    matches!(r, Rule::Kind(kinds) if !kinds.is_empty()
+                        && kinds.iter().all(|&k| k != ERROR_KIND && !info.may_be_string_text(k)))
+                };
+                let outside_strings = outside_strings || rules.iter().any(plain_kind);
                 let mut out = Derived::default();
                 for r in rules {
-                    let d = self.derive(r, depth + 1);
+                    let d = self.derive(r, outside_strings, depth + 1);
                     out.clauses.extend(d.clauses);
                     out.bound.extend(d.bound);
                 }
@@ -298,7 +358,7 @@ impl Derive<'_> {
                 let mut alternatives = Vec::with_capacity(rules.len());
                 let mut bound: Option<HashSet<Arc<str>>> = None;
                 for r in rules {
-                    let d = self.derive(r, depth + 1);
+                    let d = self.derive(r, outside_strings, depth + 1);
                     bound = Some(match bound {
                         None => d.bound,
                         Some(b) => b.intersection(&d.bound).cloned().collect(),
@@ -311,7 +371,7 @@ impl Derive<'_> {
                 }
             }
             Rule::Matches(i) => match self.utils.get(*i) {
-                Some(util) => self.derive(util, depth + 1),
+                Some(util) => self.derive(util, outside_strings, depth + 1),
                 None => Derived::default(),
             },
             Rule::Kind(_) | Rule::NthChild(_) | Rule::Range(_) | Rule::Not(_) => Derived::default(),
@@ -376,16 +436,25 @@ fn usable(clause: &[Literal]) -> bool {
         && clause.iter().all(|l| l.text.len() >= MIN_LITERAL_BYTES)
 }
 
-/// The most selective usable clause: its shortest literal is the longest; then the one
-/// of fewest literals; then the one that says most of where its literals lie.
+/// The most selective usable clause. One that implies another (each of its literals
+/// implies one of the other's) is preferred to it: `fetch` or `window.fetch`, each a whole
+/// node, to `fetch` at a node's end. Then the one whose shortest literal is the longest;
+/// then the one of fewest literals; then the one that says most of where its literals lie.
 fn best_clause(clauses: Vec<Clause>) -> Option<Clause> {
-    clauses.into_iter().filter(|c| usable(c)).max_by_key(|c| {
+    let clauses: Vec<Clause> = clauses.into_iter().filter(|c| usable(c)).collect();
+    let implies = |a: &Clause, b: &Clause| a.iter().all(|l| b.iter().any(|o| l.implies(o)));
+    let dominated = |b: &Clause| clauses.iter().any(|a| implies(a, b) && !implies(b, a));
+    let undominated: Vec<&Clause> = clauses.iter().filter(|c| !dominated(c)).collect();
+    undominated.into_iter().cloned().max_by_key(|c| {
         (
             c.iter().map(|l| l.text.len()).min().unwrap_or(0),
             usize::MAX - c.len(),
             c.iter()
                 .map(|l| {
-                    usize::from(l.in_code) + usize::from(l.starts_node) + usize::from(l.ends_node)
+                    usize::from(l.in_code)
+                        + usize::from(l.starts_node)
+                        + usize::from(l.ends_node)
+                        + usize::from(l.exact_case)
                 })
                 .sum::<usize>(),
         )
@@ -400,13 +469,18 @@ fn regex_clause(pattern: &str) -> Option<Clause> {
         .build()
         .parse(pattern)
         .ok()?;
-    // The automaton ignores ASCII case, so `(?i)token` needs one literal, not 32.
-    let mut clause = required(&fold_ascii_case(&hir), 0)?;
+    // The automaton ignores ASCII case, so `(?i)token` needs one literal, not 32. A
+    // regex whose classes have no upper-case ASCII letter to fold needs its literals in
+    // exactly their case (a class that would fold, `[A-Z]`, may hold them in any).
+    let mut folded = false;
+    let hir_folded = fold_ascii_case(&hir, &mut folded);
+    let mut clause = required(&hir_folded, Edges::default(), 0)?;
     let in_code = whole_text_without_comments(&hir);
     for literal in &mut clause {
         literal.in_code = in_code;
+        literal.exact_case = !folded;
     }
-    Some(clause)
+    Some(simplify(clause))
 }
 
 /// Whether every text `hir` matches is the whole of a node's text and holds no comment:
@@ -452,18 +526,32 @@ fn may_match_any(hir: &Hir, chars: &[char], depth: u32) -> bool {
     }
 }
 
+/// Whether a part of a regex starts (ends) where every match starts (ends) at the start
+/// (end) of the text: after (before) a `^` (`$`) and nothing but other assertions.
+#[derive(Debug, Clone, Copy, Default)]
+struct Edges {
+    start: bool,
+    end: bool,
+}
+
 /// The most selective clause (see [`best_clause`]) that every match of `hir` satisfies:
 /// the prefixes every match starts with, the suffixes every match ends with, or what a
 /// part every match has (an element of a concatenation, a repetition of at least one)
-/// requires; for an alternation, the best clause of each alternative, joined.
-fn required(hir: &Hir, depth: u32) -> Option<Clause> {
+/// requires; for an alternation, the best clause of each alternative, joined. `edges`
+/// says whether `hir`'s matches start (end) the text: its parent's `^` (`$`) may have
+/// been factored out of it, as in `^(?:a|b)`, which is how `^a|^b` is parsed.
+fn required(hir: &Hir, edges: Edges, depth: u32) -> Option<Clause> {
     if depth > MAX_DEPTH {
         return None;
     }
     // A prefix after `^` starts the node's text; a suffix before `$` ends it.
     let properties = hir.properties();
-    let starts_node = properties.look_set_prefix().contains(Look::Start);
-    let ends_node = properties.look_set_suffix().contains(Look::End);
+    let starts_node = edges.start || properties.look_set_prefix().contains(Look::Start);
+    let ends_node = edges.end || properties.look_set_suffix().contains(Look::End);
+    let edges = Edges {
+        start: starts_node,
+        end: ends_node,
+    };
     let affixes = |kind: ExtractKind| -> Option<Clause> {
         let (starts_node, ends_node) = match kind {
             ExtractKind::Prefix => (starts_node, false),
@@ -480,9 +568,10 @@ fn required(hir: &Hir, depth: u32) -> Option<Clause> {
             if text.is_empty() {
                 return None;
             }
+            // An exact literal is a whole match: it has both of the match's edges.
             out.push(Literal {
-                starts_node,
-                ends_node,
+                starts_node: starts_node || (lit.is_exact() && edges.start),
+                ends_node: ends_node || (lit.is_exact() && edges.end),
                 ..Literal::anywhere(text)
             });
         }
@@ -494,16 +583,27 @@ fn required(hir: &Hir, depth: u32) -> Option<Clause> {
         .collect();
     match hir.kind() {
         HirKind::Concat(subs) => {
-            candidates.extend(subs.iter().filter_map(|sub| required(sub, depth + 1)));
+            // A part keeps an edge when only assertions (which match no text) lie
+            // between it and that edge.
+            let assertion = |sub: &Hir| matches!(sub.kind(), HirKind::Look(_));
+            let mut start = starts_node;
+            let mut parts = Vec::with_capacity(subs.len());
+            for (i, sub) in subs.iter().enumerate() {
+                let end = ends_node && subs.get(i + 1..).is_some_and(|r| r.iter().all(assertion));
+                parts.extend(required(sub, Edges { start, end }, depth + 1));
+                start &= assertion(sub);
+            }
+            candidates.extend(parts);
         }
-        HirKind::Capture(capture) => candidates.extend(required(&capture.sub, depth + 1)),
+        HirKind::Capture(capture) => candidates.extend(required(&capture.sub, edges, depth + 1)),
+        // The first repetition starts where the whole does, the last ends where it ends.
         HirKind::Repetition(rep) if rep.min >= 1 => {
-            candidates.extend(required(&rep.sub, depth + 1));
+            candidates.extend(required(&rep.sub, edges, depth + 1));
         }
         HirKind::Alternation(subs) => {
             let mut joined = Vec::new();
             for sub in subs {
-                joined.extend(required(sub, depth + 1)?);
+                joined.extend(required(sub, edges, depth + 1)?);
             }
             candidates.push(simplify(joined));
         }
@@ -515,8 +615,9 @@ fn required(hir: &Hir, depth: u32) -> Option<Clause> {
 /// `hir` with the ASCII letters of its small classes in lower case, for an automaton that
 /// ignores ASCII case: `(?i)k` is the class of `K`, `k` and the Kelvin sign, which becomes
 /// `k` or the Kelvin sign, and `[rbuRBU]` becomes `[bru]`. Every text a match may contain
-/// is still found, and `(?i)token` needs one literal, not 32.
-fn fold_ascii_case(hir: &Hir) -> Hir {
+/// is still found, and `(?i)token` needs one literal, not 32. Sets `folded` when a class
+/// had an upper-case ASCII letter.
+fn fold_ascii_case(hir: &Hir, folded: &mut bool) -> Hir {
     match hir.kind() {
         HirKind::Class(Class::Unicode(class)) => {
             let mut chars: Vec<char> = Vec::new();
@@ -524,7 +625,10 @@ fn fold_ascii_case(hir: &Hir) -> Hir {
                 if (range.end() as u32 - range.start() as u32) >= 32 || chars.len() >= 32 {
                     return hir.clone();
                 }
-                chars.extend((range.start()..=range.end()).map(|c| c.to_ascii_lowercase()));
+                chars.extend((range.start()..=range.end()).map(|c| {
+                    *folded |= c.is_ascii_uppercase();
+                    c.to_ascii_lowercase()
+                }));
             }
             chars.sort_unstable();
             chars.dedup();
@@ -535,18 +639,22 @@ fn fold_ascii_case(hir: &Hir) -> Hir {
                 ))),
             }
         }
-        HirKind::Concat(subs) => Hir::concat(subs.iter().map(fold_ascii_case).collect()),
-        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(fold_ascii_case).collect()),
+        HirKind::Concat(subs) => {
+            Hir::concat(subs.iter().map(|s| fold_ascii_case(s, folded)).collect())
+        }
+        HirKind::Alternation(subs) => {
+            Hir::alternation(subs.iter().map(|s| fold_ascii_case(s, folded)).collect())
+        }
         HirKind::Capture(capture) => Hir::capture(Capture {
             index: capture.index,
             name: capture.name.clone(),
-            sub: Box::new(fold_ascii_case(&capture.sub)),
+            sub: Box::new(fold_ascii_case(&capture.sub, folded)),
         }),
         HirKind::Repetition(rep) => Hir::repetition(Repetition {
             min: rep.min,
             max: rep.max,
             greedy: rep.greedy,
-            sub: Box::new(fold_ascii_case(&rep.sub)),
+            sub: Box::new(fold_ascii_case(&rep.sub, folded)),
         }),
         _ => hir.clone(),
     }
@@ -562,29 +670,40 @@ pub struct Prefilter {
     /// Per literal id: whether only its occurrences outside comments count (every rule
     /// that requires it requires it in code).
     in_code: Vec<bool>,
+    /// Per literal id: whether only its occurrences that start outside strings' texts
+    /// count (every rule that requires it requires it there).
+    outside_strings: Vec<bool>,
     /// Per literal id: whether only its occurrences where a token may start, and where
     /// one may end, count (every rule that requires it requires it there).
     bounded: Vec<(bool, bool)>,
+    /// Per literal id: the case in which only its occurrences count, when every rule
+    /// that requires it requires it in the same exact case.
+    exact: Vec<Option<Box<str>>>,
     /// Per rule: its clauses as literal ids.
     rules: Vec<Vec<Vec<u32>>>,
     /// The distinct clauses of the rules' [`local_requirement`]s, as literal ids.
     anchor_clauses: Vec<Vec<u32>>,
     /// Per rule: the clauses of its local requirement, as indices into `anchor_clauses`.
     anchors: Vec<Vec<u32>>,
+    /// Per literal id: whether lexing the text may rule out some of its occurrences (it
+    /// counts only in code, or only where a token may start or end).
+    lexable: Vec<bool>,
     /// Per literal id: whether a scan records where it occurs (it is in some anchor, or
-    /// counts only in code).
+    /// lexable).
     recorded: Vec<bool>,
 }
 
 /// The literals of the requirements, numbered as they come: the automaton ignores ASCII
 /// case, so they are kept in lower case, and a text is one literal, in code (or starting
-/// or ending a node) only if every use of it says so.
+/// or ending a node, or in an exact case) only if every use of it says so.
 #[derive(Default)]
 struct Interner {
     ids: HashMap<Box<str>, u32>,
     texts: Vec<Box<str>>,
     in_code: Vec<bool>,
+    outside_strings: Vec<bool>,
     bounded: Vec<(bool, bool)>,
+    exact: Vec<Option<Box<str>>>,
 }
 
 impl Interner {
@@ -593,15 +712,25 @@ impl Interner {
         let id = *self.ids.entry(text.clone()).or_insert_with(|| {
             self.texts.push(text);
             self.in_code.push(true);
+            self.outside_strings.push(true);
             self.bounded.push((true, true));
+            self.exact.push(Some(literal.text.clone()));
             (self.texts.len() - 1) as u32
         });
         if let Some(in_code) = self.in_code.get_mut(id as usize) {
             *in_code &= literal.in_code;
         }
+        if let Some(outside) = self.outside_strings.get_mut(id as usize) {
+            *outside &= literal.outside_strings;
+        }
         if let Some((starts, ends)) = self.bounded.get_mut(id as usize) {
             *starts &= literal.starts_node;
             *ends &= literal.ends_node;
+        }
+        if let Some(exact) = self.exact.get_mut(id as usize)
+            && !(literal.exact_case && exact.as_ref() == Some(&literal.text))
+        {
+            *exact = None;
         }
         id
     }
@@ -663,25 +792,42 @@ impl Prefilter {
         let Interner {
             texts,
             mut in_code,
+            mut outside_strings,
             bounded,
+            exact,
             ..
         } = interner;
-        // Without a lexer, occurrences in comments count: nothing to record for them.
-        if !lexical::lexed(lang) {
+        // Without a lexer, occurrences in comments and anywhere in strings count.
+        let lexable: Vec<bool> = if lexical::lexed(lang) {
+            (0..texts.len())
+                .map(|id| {
+                    let (starts, ends) = bounded.get(id).copied().unwrap_or_default();
+                    in_code.get(id).copied().unwrap_or(false)
+                        || outside_strings.get(id).copied().unwrap_or(false)
+                        || starts
+                        || ends
+                })
+                .collect()
+        } else {
             in_code.fill(false);
-        }
+            outside_strings.fill(false);
+            vec![false; in_code.len()]
+        };
         // Building can only fail on limits far beyond any playbook; without an automaton
         // every rule runs at every node of its kinds, which is always correct.
         let automaton = LiteralScan::new(&texts.iter().map(|l| l.as_bytes()).collect::<Vec<_>>());
-        let mut recorded = in_code.clone();
+        let mut recorded = lexable.clone();
         for id in anchor_clauses.iter().flatten() {
             recorded[*id as usize] = true;
         }
         Prefilter {
             lang,
             bounded,
+            exact,
             lengths: texts.iter().map(|l| l.len() as u32).collect(),
             in_code,
+            outside_strings,
+            lexable,
             automaton,
             rules,
             anchor_clauses,
@@ -703,7 +849,8 @@ impl Prefilter {
 
     /// One pass over `text`: which literals occur, and where the recorded ones start.
     /// An occurrence of a literal that starts (ends) a node counts only where a token may
-    /// start (end). `None` without an automaton.
+    /// start (end), and one of a literal in exact case only in that case. `None` without
+    /// an automaton.
     pub fn scan(&self, text: &str) -> Option<Scan> {
         let automaton = self.automaton.as_ref()?;
         let count = self.lengths.len();
@@ -717,6 +864,11 @@ impl Prefilter {
             let end = start + self.lengths.get(id).copied().unwrap_or(0) as usize;
             if (starts_node && !lexical::may_split(bytes, start))
                 || (ends_node && !lexical::may_split(bytes, end))
+                || self.exact.get(id).is_some_and(|exact| {
+                    exact
+                        .as_ref()
+                        .is_some_and(|e| bytes.get(start..end) != Some(e.as_bytes()))
+                })
             {
                 return ControlFlow::Continue(());
             }
@@ -741,36 +893,52 @@ impl Prefilter {
         Some(Scan { present, starts })
     }
 
-    /// Forgets the occurrences in comments of the literals that count only in code:
-    /// `text` is lexed (not parsed) for its comments. Whether any was forgotten.
-    fn drop_comments(&self, text: &str, scan: &mut Scan) -> bool {
+    /// Forgets the occurrences that lexing `text` rules out: those in comments of the
+    /// literals that count only in code; those starting in a string's text of the
+    /// literals that count only outside strings; and those within a string's text, where
+    /// no token may start (end), of the literals that start (end) a node. Whether any
+    /// was forgotten.
+    fn drop_lexed(&self, text: &str, scan: &mut Scan) -> bool {
         let Some(starts) = scan.starts.as_mut() else {
             return false;
         };
-        let comments = Comments::of(self.lang, text.as_bytes());
-        if comments.ranges().is_empty() {
+        let bytes = text.as_bytes();
+        let lexed = Lexed::of(self.lang, bytes);
+        if lexed.is_empty() {
             return false;
         }
         let mut dropped = false;
         for (id, (present, starts)) in scan.present.iter_mut().zip(starts.iter_mut()).enumerate() {
-            if *present && self.in_code.get(id).copied().unwrap_or(false) {
-                let before = starts.len();
-                starts.retain(|&start| !comments.covers(start));
-                dropped |= starts.len() < before;
-                *present = !starts.is_empty();
+            if !*present || !self.lexable.get(id).copied().unwrap_or(false) {
+                continue;
             }
+            let in_code = self.in_code.get(id).copied().unwrap_or(false);
+            let outside_strings = self.outside_strings.get(id).copied().unwrap_or(false);
+            let (starts_node, ends_node) = self.bounded.get(id).copied().unwrap_or_default();
+            let len = self.lengths.get(id).copied().unwrap_or(0);
+            let before = starts.len();
+            starts.retain(|&start| {
+                let end = start.saturating_add(len) as usize;
+                let ruled_out = (in_code && lexed.in_comment(start))
+                    || (outside_strings && lexed.in_string(start))
+                    || (starts_node && !lexed.may_split(bytes, start as usize))
+                    || (ends_node && !lexed.may_split(bytes, end));
+                !ruled_out
+            });
+            dropped |= starts.len() < before;
+            *present = !starts.is_empty();
         }
         dropped
     }
 
     /// Whether the scanned text meets every clause of `clauses` (literal ids), counting
-    /// no literal that counts only in code when `without_code` is set.
-    fn meets(&self, scan: &Scan, clauses: &[Vec<u32>], without_code: bool) -> bool {
+    /// no lexable literal when `without_lexable` is set.
+    fn meets(&self, scan: &Scan, clauses: &[Vec<u32>], without_lexable: bool) -> bool {
         clauses.iter().all(|clause| {
             clause.iter().any(|&id| {
                 let id = id as usize;
                 scan.present.get(id).copied().unwrap_or(true)
-                    && !(without_code && self.in_code.get(id).copied().unwrap_or(false))
+                    && !(without_lexable && self.lexable.get(id).copied().unwrap_or(false))
             })
         })
     }
@@ -779,11 +947,11 @@ impl Prefilter {
     /// does not meet. Rules already marked false stay false. Returns how many rules it
     /// turned off.
     ///
-    /// Literals that count only in code are first taken wherever they occur. Only when
-    /// every rule left to run needs one of them is the text lexed for its comments and
-    /// their occurrences there forgotten, as then the file may not need parsing at all;
-    /// a file that is parsed anyway is not lexed. So `scan` may keep occurrences in
-    /// comments, which only makes more places to try.
+    /// Lexable literals (those that count only in code, or only at a token's edge) are
+    /// first taken wherever the scan found them. Only when every rule left to run needs
+    /// one of them is the text lexed, and their occurrences that it rules out forgotten,
+    /// as then the file may not need parsing at all; a file that is parsed anyway is not
+    /// lexed. So `scan` may keep such occurrences, which only makes more places to try.
     pub fn filter(&self, text: &str, scan: &mut Scan, runs: &mut [bool]) -> usize {
         let before = runs.iter().filter(|r| **r).count();
         let turn_off = |scan: &Scan, runs: &mut [bool]| {
@@ -796,7 +964,7 @@ impl Prefilter {
             .iter()
             .zip(&self.rules)
             .any(|(run, clauses)| *run && self.meets(scan, clauses, true));
-        if !parsed_anyway && runs.iter().any(|r| *r) && self.drop_comments(text, scan) {
+        if !parsed_anyway && runs.iter().any(|r| *r) && self.drop_lexed(text, scan) {
             turn_off(scan, runs);
         }
         before - runs.iter().filter(|r| **r).count()
@@ -1030,9 +1198,21 @@ mod tests {
         // A regex that may start anywhere still ends with its suffixes.
         let got = req("id: a\nlanguage: python\nrule:\n  regex: .*secret\n");
         assert_eq!(got, strings(&[&["secret"]]));
-        let got =
-            req("id: a\nlanguage: python\nrule:\n  regex: ^((\\w+\\.)*(out|email)|objects)$\n");
-        assert_eq!(got, strings(&[&["email", "objects", "out"]]));
+        // The whole of a node (`email`, `objects`) or its end after a dot (`.email`):
+        // tighter than `email` or `out` at its end, which it implies.
+        let got = req_marked(
+            "id: a\nlanguage: python\nrule:\n  regex: ^((\\w+\\.)*(out|email)|objects)$\n",
+        );
+        assert_eq!(
+            got,
+            strings(&[&[
+                ".email@end",
+                ".out@end",
+                "email@start@end",
+                "objects@start@end",
+                "out@start@end"
+            ]])
+        );
         // Neither end fixed: what the middle requires.
         let got = req("id: a\nlanguage: python\nrule:\n  regex: \\w+secret\\w+\n");
         assert_eq!(got, strings(&[&["secret"]]));
@@ -1122,7 +1302,10 @@ mod tests {
     #[test]
     fn regexes_over_whole_comment_free_texts_are_code() {
         let got = req_marked("id: a\nlanguage: javascript\nrule:\n  regex: ^(window\\.)?fetch$\n");
-        assert_eq!(got, strings(&[&["fetch@code@end"]]));
+        assert_eq!(
+            got,
+            strings(&[&["fetch@code@start@end", "window.fetch@code@start@end"]])
+        );
         for regex in [
             "fetch$",
             "^fetch",
@@ -1206,8 +1389,10 @@ mod tests {
         assert_eq!(runs(js, &both, "// console\n"), [false, false]);
     }
 
-    /// A regex's prefix after `^` starts the node, its suffix before `$` ends it; the
-    /// best clause prefers saying so.
+    /// A regex's prefix after `^` starts the node, its suffix before `$` ends it, and a
+    /// whole match (an exact literal) does both; the best clause prefers saying so. The
+    /// anchors of alternatives count even where the parser factors them out (`^a|^b` is
+    /// `^(?:a|b)`).
     #[test]
     fn anchored_affixes_start_and_end_nodes() {
         let marked = |regex: &str| {
@@ -1217,18 +1402,30 @@ mod tests {
         };
         assert_eq!(
             marked("^got(\\.(get|post))?$"),
-            strings(&[&["got@code@start"]])
+            strings(&[&[
+                "got@code@start@end",
+                "got.get@code@start@end",
+                "got.post@code@start@end"
+            ]])
         );
         assert_eq!(
             marked("^(window\\.)?fetch$"),
-            strings(&[&["fetch@code@end"]])
+            strings(&[&["fetch@code@start@end", "window.fetch@code@start@end"]])
+        );
+        assert_eq!(
+            marked("^axios(\\.[a-z]+)?$|^got\\b|^ky\\..+$"),
+            strings(&[&["axios@start@end", "axios.@start", "got@start", "ky.@start"]])
+        );
+        assert_eq!(
+            marked("^(axios|got)\\.[a-z]+$|^xy$"),
+            strings(&[&["axios.@code@start", "got.@code@start", "xy@code@start@end"]])
         );
         assert_eq!(marked("^fetch"), strings(&[&["fetch@start"]]));
         assert_eq!(marked("fetch$"), strings(&[&["fetch@end"]]));
         assert_eq!(marked("(?m)^fetch"), strings(&[&["fetch"]]));
         // Python's comments are not lexed here, but its tokens have edges too.
         let got = req_marked("id: a\nlanguage: python\nrule:\n  regex: ^fetch$\n");
-        assert_eq!(got, strings(&[&["fetch@end"]]));
+        assert_eq!(got, strings(&[&["fetch@start@end"]]));
         // An edge next to a quote tells nothing: `"hf_` needs no word before it.
         let got = req_marked("id: a\nlanguage: python\nrule:\n  regex: ^[rb]?\"hf_\n");
         assert_eq!(got, strings(&[&["\"hf_"]]));
@@ -1284,5 +1481,181 @@ mod tests {
             runs(Lang::Python, &starts, "x = [0x1got]"),
             "after a number"
         );
+    }
+
+    /// Which literals must occur in their exact case, and which outside strings' texts.
+    fn case_and_strings(yaml: &str) -> Vec<Vec<(String, bool, bool)>> {
+        req_literals(yaml)
+            .into_iter()
+            .map(|c| {
+                c.into_iter()
+                    .map(|l| (String::from(l.text), l.exact_case, l.outside_strings))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn terminals_and_case_sensitive_regexes_keep_their_case() {
+        let rule = |body: &str| format!("id: a\nlanguage: javascript\nrule:\n{body}");
+        let got = case_and_strings(&rule("  pattern: console.log($A)\n"));
+        assert_eq!(
+            got,
+            [
+                [("console".to_string(), true, true)],
+                [("log".to_string(), true, true)]
+            ]
+        );
+        let exact = |regex: &str| {
+            let got = case_and_strings(&rule(&format!("  regex: '{regex}'\n")));
+            let flags: Vec<bool> = got.iter().flatten().map(|l| l.1).collect();
+            assert!(!flags.is_empty(), "{regex}");
+            flags.iter().all(|f| *f)
+        };
+        assert!(exact("^Fetch$"));
+        assert!(exact("^get[a-z]+Client"));
+        assert!(!exact("(?i)^fetch$"));
+        assert!(!exact("^[A-Z]fetch$"));
+        assert!(!exact("^(?i:x)fetch$"));
+        // `#eq?` compares exactly.
+        let got = case_and_strings(
+            "id: a\nlanguage: javascript\nquery: |\n  ((identifier) @i (#eq? @i \"Console\")) @match\n",
+        );
+        assert_eq!(got, [[("Console".to_string(), true, false)]]);
+    }
+
+    /// A terminal that is no string fragment, and what a regex requires at the edges of
+    /// a node known to be no part of a string (of a kind that is not a fragment, or in a
+    /// field), lie outside strings' texts.
+    #[test]
+    fn what_lies_outside_strings() {
+        let rule = |body: &str| format!("id: a\nlanguage: javascript\nrule:\n{body}");
+        let outside = |body: &str| -> Vec<(String, bool)> {
+            case_and_strings(&rule(body))
+                .into_iter()
+                .flatten()
+                .map(|(t, _, o)| (t, o))
+                .collect()
+        };
+        let pair = |t: &str, o: bool| (t.to_string(), o);
+        assert_eq!(
+            outside("  pattern: fetch(\"quoted\")\n"),
+            [pair("fetch", true), pair("quoted", false)]
+        );
+        assert_eq!(outside("  regex: ^fetch$\n"), [pair("fetch", false)]);
+        assert_eq!(
+            outside("  kind: identifier\n  regex: ^fetch$\n"),
+            [pair("fetch", true)]
+        );
+        assert_eq!(
+            outside("  kind: string_fragment\n  regex: ^fetch$\n"),
+            [pair("fetch", false)]
+        );
+        assert_eq!(
+            outside("  kind: call_expression\n  has:\n    field: function\n    regex: ^fetch$\n"),
+            [pair("fetch", true)]
+        );
+        assert_eq!(
+            outside("  kind: call_expression\n  has:\n    regex: ^fetch$\n"),
+            [pair("fetch", false)]
+        );
+        // Inside a node of a plain kind but not at its start: it may lie in a string.
+        assert_eq!(
+            outside("  kind: call_expression\n  regex: fetch\n"),
+            [pair("fetch", false)]
+        );
+        // At its end only, and able to reach into a string across a quote.
+        assert_eq!(
+            outside("  kind: call_expression\n  regex: '\\w*\"fetch$'\n"),
+            [pair("\"fetch", false)]
+        );
+        assert_eq!(
+            outside("  kind: call_expression\n  regex: '\\w*\\(fetch$'\n"),
+            [pair("(fetch", true)]
+        );
+    }
+
+    /// Runs one requirement's prefilter over `text`: whether the rule would run.
+    fn runs_on(lang: Lang, requirement: &Requirement, text: &str) -> bool {
+        let filter = Prefilter::new(lang, std::slice::from_ref(requirement), &[]);
+        let mut runs = vec![true];
+        match filter.scan(text) {
+            Some(mut scan) => filter.filter(text, &mut scan, &mut runs),
+            None => panic!("no automaton"),
+        };
+        runs[0]
+    }
+
+    fn requiring(literals: Vec<Literal>) -> Requirement {
+        Requirement {
+            clauses: vec![literals],
+        }
+    }
+
+    #[test]
+    fn literals_in_exact_case_count_only_in_that_case() {
+        let exact = |t: &str| Literal {
+            exact_case: true,
+            ..Literal::anywhere(t)
+        };
+        let js = Lang::JavaScript;
+        let got = requiring(vec![exact("got")]);
+        assert!(!runs_on(js, &got, "x = GoTo; y = GOT;"));
+        assert!(runs_on(js, &got, "x = forgot;"));
+        // Required exactly by one rule and in any case by another: any case counts.
+        let filter = Prefilter::new(
+            js,
+            &[got.clone(), requiring(vec![Literal::anywhere("GOT")])],
+            &[],
+        );
+        let mut runs = vec![true, true];
+        let text = "x = GoTo;";
+        if let Some(mut scan) = filter.scan(text) {
+            filter.filter(text, &mut scan, &mut runs);
+        }
+        assert_eq!(runs, [true, true]);
+        // Two exact cases of one text: either counts for both.
+        let filter = Prefilter::new(js, &[got, requiring(vec![exact("Got")])], &[]);
+        let mut runs = vec![true, true];
+        let text = "x = Got;";
+        if let Some(mut scan) = filter.scan(text) {
+            filter.filter(text, &mut scan, &mut runs);
+        }
+        assert_eq!(runs, [true, true]);
+    }
+
+    /// Within a string's text, a literal outside strings does not count, and one at a
+    /// node's edge counts only at the text's ends and next to escape sequences.
+    #[test]
+    fn strings_texts_hold_only_fragments() {
+        let js = Lang::JavaScript;
+        let identifier = requiring(vec![Literal {
+            outside_strings: true,
+            starts_node: true,
+            ends_node: true,
+            ..Literal::anywhere("console")
+        }]);
+        assert!(!runs_on(js, &identifier, "s = \"console.log(x)\";"));
+        assert!(!runs_on(js, &identifier, "s = 'console';"));
+        assert!(runs_on(js, &identifier, "s = `${console.log(x)}`;"));
+        assert!(runs_on(js, &identifier, "console.log('x');"));
+        // Where the lexer stops, everything after counts.
+        assert!(runs_on(
+            js,
+            &identifier,
+            "if (a) /x/.test(b); s = 'console';"
+        ));
+        let whole = requiring(vec![Literal {
+            starts_node: true,
+            ends_node: true,
+            ..Literal::anywhere("fetch")
+        }]);
+        assert!(!runs_on(js, &whole, "s = 'a fetch(b)';"));
+        assert!(!runs_on(js, &whole, "s = `a fetch ${b} fetch(c)`;"));
+        assert!(runs_on(js, &whole, "s = 'fetch';"));
+        assert!(runs_on(js, &whole, "s = 'a\\nfetch\\tb';"));
+        assert!(runs_on(js, &whole, "s = `a ${b}fetch${c}`;"));
+        // No lexer for Python: anywhere in a string counts.
+        assert!(runs_on(Lang::Python, &identifier, "s = 'console.log(x)'"));
     }
 }

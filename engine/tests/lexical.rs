@@ -1,12 +1,16 @@
 //! The prefilter's lexical knowledge against tree-sitter, on every file tree-sitter
 //! parses without errors: every range the lexer calls a comment is a comment node of
-//! tree-sitter's tree, and every token starts and ends where `may_split` allows. And the
-//! lexer does find the comments of ordinary code.
+//! tree-sitter's tree; every token starts and ends where `may_split` allows and, within
+//! the text of a string the lexer found, where the lexer allows (at its ends and next to
+//! escape sequences); and every node that starts in such a text is a fragment or an
+//! escape sequence in no field. And the lexer does find the comments and strings of
+//! ordinary code.
 //!
 //! `VOLATILE_FUZZ_CASES` sets the number of generated cases, as in `fuzz.rs`.
 
 use proptest::prelude::*;
-use volatile_engine::lexical::{Comments, may_split};
+use volatile_engine::kinds::LangInfo;
+use volatile_engine::lexical::{Lexed, may_split};
 use volatile_engine::tree::parse_ts;
 use volatile_grammars::Lang;
 
@@ -18,15 +22,15 @@ fn config() -> ProptestConfig {
     ProptestConfig::with_cases(cases)
 }
 
-/// Calls `visit` with every node of tree-sitter's tree of `text`, in pre-order; returns
-/// whether the tree has errors.
-fn visit_nodes(lang: Lang, text: &str, mut visit: impl FnMut(tree_sitter::Node<'_>)) -> bool {
+/// Calls `visit` with every node of tree-sitter's tree of `text`, in pre-order, and
+/// whether it hangs in a field; returns whether the tree has errors.
+fn visit_nodes(lang: Lang, text: &str, mut visit: impl FnMut(tree_sitter::Node<'_>, bool)) -> bool {
     let Ok(tree) = parse_ts(lang, text, None) else {
         panic!("tree-sitter gave no tree")
     };
     let mut cursor = tree.walk();
     'walk: loop {
-        visit(cursor.node());
+        visit(cursor.node(), cursor.field_name().is_some());
         if cursor.goto_first_child() {
             continue;
         }
@@ -42,7 +46,7 @@ fn visit_nodes(lang: Lang, text: &str, mut visit: impl FnMut(tree_sitter::Node<'
 /// tree-sitter's comment nodes of `text`, and whether its tree has errors.
 fn tree_sitter_comments(lang: Lang, text: &str) -> (Vec<(u32, u32)>, bool) {
     let mut out = Vec::new();
-    let has_error = visit_nodes(lang, text, |node| {
+    let has_error = visit_nodes(lang, text, |node, _| {
         if node.kind().contains("comment") {
             out.push((node.start_byte() as u32, node.end_byte() as u32));
         }
@@ -56,39 +60,53 @@ fn unsound_ranges(lang: Lang, text: &str) -> Vec<(u32, u32)> {
     if has_error {
         return Vec::new();
     }
-    Comments::of(lang, text.as_bytes())
-        .ranges()
+    Lexed::of(lang, text.as_bytes())
+        .comments()
         .iter()
         .filter(|r| !truth.contains(r))
         .copied()
         .collect()
 }
 
-/// The tokens (leaves) of tree-sitter's tree that start or end where `may_split` says no
-/// token can, for a text without errors.
+/// The tokens (leaves) of tree-sitter's tree that start or end where `may_split` or the
+/// lexed strings say no token can, and the nodes that start in a lexed string's text but
+/// are no fragment or escape sequence of it (or hang in a field), for a text without
+/// errors.
 fn split_tokens(lang: Lang, text: &str) -> Vec<(usize, usize, String)> {
+    let bytes = text.as_bytes();
+    let lexed = Lexed::of(lang, bytes);
+    let info = LangInfo::of(lang);
+    let edge = |at: usize| may_split(bytes, at) && lexed.may_split(bytes, at);
     let mut out = Vec::new();
-    let has_error = visit_nodes(lang, text, |node| {
+    let has_error = visit_nodes(lang, text, |node, in_field| {
         let (start, end) = (node.start_byte(), node.end_byte());
-        if node.child_count() == 0
-            && start < end
-            && !(may_split(text.as_bytes(), start) && may_split(text.as_bytes(), end))
-        {
+        let token_split = node.child_count() == 0 && !(edge(start) && edge(end));
+        let in_string =
+            lexed.in_string(start as u32) && (in_field || !info.may_be_string_text(node.kind_id()));
+        if start < end && (token_split || in_string) {
             out.push((start, end, node.kind().to_string()));
         }
     });
     if has_error { Vec::new() } else { out }
 }
 
-fn ranges(lang: Lang, text: &str) -> Vec<&str> {
-    Comments::of(lang, text.as_bytes())
-        .ranges()
+fn texts(text: &str, ranges: &[(u32, u32)]) -> Vec<String> {
+    ranges
         .iter()
         .map(|&(s, e)| {
             text.get(s as usize..e as usize)
                 .unwrap_or("<not on a char boundary>")
+                .to_string()
         })
         .collect()
+}
+
+fn ranges(lang: Lang, text: &str) -> Vec<String> {
+    texts(text, Lexed::of(lang, text.as_bytes()).comments())
+}
+
+fn strings(lang: Lang, text: &str) -> Vec<String> {
+    texts(text, Lexed::of(lang, text.as_bytes()).strings())
 }
 
 #[test]
@@ -111,6 +129,30 @@ fn comments_of_ordinary_code_are_found() {
     let ts = "function g(a) { if (!a) { throw /x/; } return typeof /y/ }\nconst n = a! / 2 / .5; // c1\nf(...xs); // c2\n";
     assert_eq!(ranges(Lang::TypeScript, ts), ["// c1", "// c2"]);
     assert!(unsound_ranges(Lang::TypeScript, ts).is_empty());
+}
+
+#[test]
+fn strings_texts_are_found() {
+    let ts = "const s = 'a\\'b' + \"c\" + `d${e + 'f'}g` + '' + `${h}`; // 'i'\n";
+    for lang in [Lang::TypeScript, Lang::Tsx, Lang::JavaScript] {
+        assert_eq!(strings(lang, ts), ["a\\'b", "c", "d", "f", "g"], "{lang:?}");
+    }
+    // Within a string's text a token may start or end only at its ends and next to
+    // escape sequences; outside strings, anywhere.
+    let text = "f(x); s = 'go fetch(\\nfetch\\u{00041}y'";
+    let lexed = Lexed::of(Lang::TypeScript, text.as_bytes());
+    let at = |what: &str| text.find(what).unwrap_or(usize::MAX);
+    let may = |at: usize| lexed.may_split(text.as_bytes(), at);
+    assert!(may(at("go")), "the text's start");
+    assert!(!may(at("fetch(")), "after a space");
+    assert!(!may(at("(\\n")), "before `(`");
+    assert!(may(at("\\n")), "an escape starts");
+    assert!(may(at("fetch\\u")), "an escape ends");
+    assert!(may(at("fetch\\u") + 5), "an escape starts");
+    assert!(may(at("y'")), "after `\\u{{00041}}`");
+    assert!(may(at("y'") + 1), "the text's end");
+    assert!(may(at("(x)")), "outside strings");
+    assert!(lexed.in_string(at("go") as u32) && !lexed.in_string(at("f(x)") as u32));
 }
 
 /// Where the lexer cannot be sure, it stops: nothing after counts as a comment.
@@ -264,6 +306,19 @@ fn piece() -> impl Strategy<Value = &'static str> {
         "a?.b?.[c]",
         "x = a=>b",
         "s = 'fetch'",
+        // Strings holding code, next to escapes and quotes: within a string's text only
+        // its ends and escapes may border a token.
+        "s = 'console.log(x)'",
+        "s = \"a fetch(b) c\"",
+        "s = \"\\\"fetch\\\"\"",
+        "s = '\\u{41}fetch\\x41b\\0c\\u{00000041}d'",
+        "s = 'a\\\nb'",
+        "s = ''",
+        "t = `x ${fetch} y ${'z'}`",
+        "t = `$fetch $ {a}`",
+        "t = `\\${a}`",
+        "s = 'it\\'s'",
+        "s = '\u{2028}x'",
     ])
 }
 
@@ -355,30 +410,28 @@ proptest! {
     }
 }
 
-/// The generator reaches programs without errors that have comments, so the property
-/// above checks something.
+/// The generator reaches programs without errors that have comments, and programs
+/// without errors that have strings, so the properties above check something.
 #[test]
-fn generated_programs_reach_error_free_comments() {
+fn generated_programs_reach_error_free_comments_and_strings() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
-    let mut checked = 0;
+    let (mut comments, mut strings) = (0, 0);
     for _ in 0..400 {
         let Ok(tree) = program().new_tree(&mut runner) else {
             continue;
         };
         let text = tree.current();
         let (_, has_error) = tree_sitter_comments(Lang::TypeScript, &text);
-        if !has_error
-            && !Comments::of(Lang::TypeScript, text.as_bytes())
-                .ranges()
-                .is_empty()
-        {
-            checked += 1;
+        let lexed = Lexed::of(Lang::TypeScript, text.as_bytes());
+        if !has_error {
+            comments += usize::from(!lexed.comments().is_empty());
+            strings += usize::from(!lexed.strings().is_empty());
         }
     }
     assert!(
-        checked >= 20,
-        "only {checked} of 400 programs checked anything"
+        comments >= 20 && strings >= 20,
+        "of 400 programs, only {comments} checked comments and {strings} strings"
     );
 }
