@@ -45,6 +45,9 @@ const MAX_CLAUSE_LITERALS: usize = 64;
 const MAX_ANY_CLAUSES: usize = 8;
 /// Bound on util recursion while deriving requirements.
 const MAX_DEPTH: u32 = 64;
+/// What an occurrence must cross to pass between a string's text and what lies outside
+/// it: quotes, a template's `` ` ``, the `${` and `}` around its substitutions.
+const STRING_DELIMITERS: [char; 5] = ['"', '\'', '`', '$', '}'];
 
 /// What a rule requires of a file's text: every clause must have a literal in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,13 +104,13 @@ impl Literal {
     /// A literal in code lies in one token, with no comment inside it, so what it
     /// contains is in code too; one that starts (ends) a node starts (ends) with what
     /// it starts (ends) with; one in exact case has what it contains in exact case. One
-    /// outside strings without quotes in it is a node that holds no string, so what it
-    /// contains is outside strings too.
+    /// that starts outside strings' texts and has none of their delimiters in it lies
+    /// wholly outside them, so what it contains does too.
     fn implies(&self, other: &Literal) -> bool {
         self.text.contains(&*other.text)
             && (self.in_code || !other.in_code)
             && (!other.outside_strings
-                || (self.outside_strings && !self.text.contains(['"', '\'', '`'])))
+                || (self.outside_strings && !self.text.contains(STRING_DELIMITERS)))
             && (self.exact_case || !other.exact_case)
             && (!other.starts_node || (self.starts_node && self.text.starts_with(&*other.text)))
             && (!other.ends_node || (self.ends_node && self.text.ends_with(&*other.text)))
@@ -321,10 +324,10 @@ impl Derive<'_> {
                 let mut clauses: Vec<Clause> = self.regexes.of(re.as_str()).into_iter().collect();
                 if outside_strings {
                     // What starts the node starts outside strings' texts; what ends it
-                    // does too, unless it could reach into one across a quote or `${`.
+                    // does too, unless it could reach back into one across a delimiter.
                     for literal in clauses.iter_mut().flatten() {
                         literal.outside_strings = literal.starts_node
-                            || (literal.ends_node && !literal.text.contains(['"', '\'', '`', '$']));
+                            || (literal.ends_node && !literal.text.contains(STRING_DELIMITERS));
                     }
                 }
                 Derived {
@@ -596,9 +599,15 @@ fn required(hir: &Hir, edges: Edges, depth: u32) -> Option<Clause> {
             candidates.extend(parts);
         }
         HirKind::Capture(capture) => candidates.extend(required(&capture.sub, edges, depth + 1)),
-        // The first repetition starts where the whole does, the last ends where it ends.
+        // A repetition of exactly one is its part; of more, the first starts where the
+        // whole does and the last ends where it ends, but no one part is the whole.
         HirKind::Repetition(rep) if rep.min >= 1 => {
-            candidates.extend(required(&rep.sub, edges, depth + 1));
+            let once = if rep.max == Some(1) {
+                edges
+            } else {
+                Edges::default()
+            };
+            candidates.extend(required(&rep.sub, once, depth + 1));
         }
         HirKind::Alternation(subs) => {
             let mut joined = Vec::new();
@@ -1349,6 +1358,32 @@ mod tests {
         assert_eq!(simplify(vec![code("fetch"), any("fetch")]), [any("fetch")]);
     }
 
+    /// A literal outside strings implies what it contains only when it cannot run from
+    /// outside a string into its text.
+    #[test]
+    fn literals_outside_strings_imply_only_what_they_can() {
+        let outside = |t: &str| Literal {
+            outside_strings: true,
+            ..Literal::anywhere(t)
+        };
+        assert_eq!(
+            simplify(vec![outside("fetchAll"), outside("fetch")]),
+            [outside("fetch")]
+        );
+        // `x}abc` may run from a substitution into a template's text, where `abc` is.
+        for text in ["x}abc", "x\"abc", "x`abc"] {
+            assert_eq!(
+                simplify(vec![outside(text), outside("abc")]).len(),
+                2,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            simplify(vec![outside("x}abc"), Literal::anywhere("abc")]),
+            [Literal::anywhere("abc")]
+        );
+    }
+
     /// A literal counted in code is not found in comments, where the lexer is sure of
     /// them; anywhere else (and a literal counted anywhere) it is.
     #[test]
@@ -1363,15 +1398,7 @@ mod tests {
         let anywhere = Requirement {
             clauses: vec![vec![Literal::anywhere("fetch")]],
         };
-        let runs = |lang: Lang, requirements: &[Requirement], text: &str| {
-            let filter = Prefilter::new(lang, requirements, &[]);
-            let mut runs = vec![true; requirements.len()];
-            match filter.scan(text) {
-                Some(mut scan) => filter.filter(text, &mut scan, &mut runs),
-                None => panic!("no automaton"),
-            };
-            runs
-        };
+        let runs = runs_all;
         let js = Lang::JavaScript;
         let both = [in_code.clone(), anywhere.clone()];
         let one = std::slice::from_ref(&in_code);
@@ -1416,6 +1443,13 @@ mod tests {
             marked("^axios(\\.[a-z]+)?$|^got\\b|^ky\\..+$"),
             strings(&[&["axios@start@end", "axios.@start", "got@start", "ky.@start"]])
         );
+        // One of several repetitions is not the whole match.
+        let got = marked("^(?:ab)+$");
+        assert!(
+            got == strings(&[&["ab@code@start"]]) || got == strings(&[&["ab@code@end"]]),
+            "{got:?}"
+        );
+        assert_eq!(marked("^(?:ab){1}$"), strings(&[&["ab@code@start@end"]]));
         assert_eq!(
             marked("^(axios|got)\\.[a-z]+$|^xy$"),
             strings(&[&["axios.@code@start", "got.@code@start", "xy@code@start@end"]])
@@ -1447,15 +1481,7 @@ mod tests {
                 ..Literal::anywhere("fetch")
             }]],
         };
-        let runs = |lang: Lang, requirement: &Requirement, text: &str| {
-            let filter = Prefilter::new(lang, std::slice::from_ref(requirement), &[]);
-            let mut runs = vec![true];
-            match filter.scan(text) {
-                Some(mut scan) => filter.filter(text, &mut scan, &mut runs),
-                None => panic!("no automaton"),
-            };
-            runs[0]
-        };
+        let runs = runs_on;
         let js = Lang::JavaScript;
         assert!(!runs(js, &starts, "forgot(); negotiate();"));
         assert!(runs(js, &starts, "got.get(u)"));
@@ -1537,53 +1563,60 @@ mod tests {
                 .map(|(t, _, o)| (t, o))
                 .collect()
         };
-        let pair = |t: &str, o: bool| (t.to_string(), o);
-        assert_eq!(
-            outside("  pattern: fetch(\"quoted\")\n"),
-            [pair("fetch", true), pair("quoted", false)]
-        );
-        assert_eq!(outside("  regex: ^fetch$\n"), [pair("fetch", false)]);
-        assert_eq!(
-            outside("  kind: identifier\n  regex: ^fetch$\n"),
-            [pair("fetch", true)]
-        );
-        assert_eq!(
-            outside("  kind: string_fragment\n  regex: ^fetch$\n"),
-            [pair("fetch", false)]
-        );
-        assert_eq!(
-            outside("  kind: call_expression\n  has:\n    field: function\n    regex: ^fetch$\n"),
-            [pair("fetch", true)]
-        );
-        assert_eq!(
-            outside("  kind: call_expression\n  has:\n    regex: ^fetch$\n"),
-            [pair("fetch", false)]
-        );
-        // Inside a node of a plain kind but not at its start: it may lie in a string.
-        assert_eq!(
-            outside("  kind: call_expression\n  regex: fetch\n"),
-            [pair("fetch", false)]
-        );
-        // At its end only, and able to reach into a string across a quote.
-        assert_eq!(
-            outside("  kind: call_expression\n  regex: '\\w*\"fetch$'\n"),
-            [pair("\"fetch", false)]
-        );
-        assert_eq!(
-            outside("  kind: call_expression\n  regex: '\\w*\\(fetch$'\n"),
-            [pair("(fetch", true)]
-        );
+        let cases: &[(&str, &[(&str, bool)])] = &[
+            (
+                "  pattern: fetch(\"quoted\")\n",
+                &[("fetch", true), ("quoted", false)],
+            ),
+            ("  regex: ^fetch$\n", &[("fetch", false)]),
+            ("  kind: identifier\n  regex: ^fetch$\n", &[("fetch", true)]),
+            (
+                "  kind: string_fragment\n  regex: ^fetch$\n",
+                &[("fetch", false)],
+            ),
+            (
+                "  kind: call_expression\n  has:\n    field: function\n    regex: ^fetch$\n",
+                &[("fetch", true)],
+            ),
+            (
+                "  kind: call_expression\n  has:\n    regex: ^fetch$\n",
+                &[("fetch", false)],
+            ),
+            // Inside a node of a plain kind but not at its start: it may lie in a string.
+            (
+                "  kind: call_expression\n  regex: fetch\n",
+                &[("fetch", false)],
+            ),
+            // At its end only, and able to reach into a string across a quote.
+            (
+                "  kind: call_expression\n  regex: '\\w*\"fetch$'\n",
+                &[("\"fetch", false)],
+            ),
+            (
+                "  kind: call_expression\n  regex: '\\w*\\(fetch$'\n",
+                &[("(fetch", true)],
+            ),
+        ];
+        for (body, want) in cases {
+            let want: Vec<(String, bool)> = want.iter().map(|(t, o)| (t.to_string(), *o)).collect();
+            assert_eq!(outside(body), want, "{body}");
+        }
     }
 
-    /// Runs one requirement's prefilter over `text`: whether the rule would run.
-    fn runs_on(lang: Lang, requirement: &Requirement, text: &str) -> bool {
-        let filter = Prefilter::new(lang, std::slice::from_ref(requirement), &[]);
-        let mut runs = vec![true];
+    /// Runs the prefilter of rules with `requirements` over `text`: whether each would run.
+    fn runs_all(lang: Lang, requirements: &[Requirement], text: &str) -> Vec<bool> {
+        let filter = Prefilter::new(lang, requirements, &[]);
+        let mut runs = vec![true; requirements.len()];
         match filter.scan(text) {
             Some(mut scan) => filter.filter(text, &mut scan, &mut runs),
             None => panic!("no automaton"),
         };
-        runs[0]
+        runs
+    }
+
+    /// [`runs_all`] for one rule.
+    fn runs_on(lang: Lang, requirement: &Requirement, text: &str) -> bool {
+        runs_all(lang, std::slice::from_ref(requirement), text) == [true]
     }
 
     fn requiring(literals: Vec<Literal>) -> Requirement {
@@ -1603,25 +1636,12 @@ mod tests {
         assert!(!runs_on(js, &got, "x = GoTo; y = GOT;"));
         assert!(runs_on(js, &got, "x = forgot;"));
         // Required exactly by one rule and in any case by another: any case counts.
-        let filter = Prefilter::new(
-            js,
-            &[got.clone(), requiring(vec![Literal::anywhere("GOT")])],
-            &[],
-        );
-        let mut runs = vec![true, true];
-        let text = "x = GoTo;";
-        if let Some(mut scan) = filter.scan(text) {
-            filter.filter(text, &mut scan, &mut runs);
-        }
-        assert_eq!(runs, [true, true]);
+        let any_case = requiring(vec![Literal::anywhere("GOT")]);
+        let both = [got.clone(), any_case];
+        assert_eq!(runs_all(js, &both, "x = GoTo;"), [true, true]);
         // Two exact cases of one text: either counts for both.
-        let filter = Prefilter::new(js, &[got, requiring(vec![exact("Got")])], &[]);
-        let mut runs = vec![true, true];
-        let text = "x = Got;";
-        if let Some(mut scan) = filter.scan(text) {
-            filter.filter(text, &mut scan, &mut runs);
-        }
-        assert_eq!(runs, [true, true]);
+        let both = [got, requiring(vec![exact("Got")])];
+        assert_eq!(runs_all(js, &both, "x = Got;"), [true, true]);
     }
 
     /// Within a string's text, a literal outside strings does not count, and one at a
