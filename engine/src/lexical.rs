@@ -54,8 +54,10 @@ pub fn word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// How far before a token an escape sequence ending there may start (`\u0041`).
-const ESCAPE_REACH: usize = 6;
+/// How far before a token an escape sequence ending there may start: Python's
+/// `\U0001F600` (10 bytes) is the longest of fixed length; those of any length end with
+/// `}` (`\u{1F600}`, `\N{DASH}`), which no token edge after them needs.
+const ESCAPE_REACH: usize = 10;
 
 /// Whether a token may start or end at byte `at` of `text` (a boundary between tokens
 /// may lie before it), in any of our languages' files: not between two letters, digits

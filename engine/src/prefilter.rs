@@ -33,7 +33,7 @@ use crate::compile::{Finder, LangRule};
 use crate::kinds::{ERROR_KIND, LangInfo};
 use crate::lexical::{self, Lexed};
 use crate::literal_scan::LiteralScan;
-use crate::matcher::Rule;
+use crate::matcher::{Rule, StopBy};
 use crate::query::{QueryRule, TextNeed};
 
 /// Literals shorter than this are not worth looking for: they occur in nearly every file.
@@ -336,8 +336,12 @@ impl Derive<'_> {
                 }
             }
             // A descendant lies within the node; every related node lies in the same file.
-            // Strings' fragments hang in no field.
-            Rule::Has(rel) => self.derive(&rel.rule, rel.field.is_some(), depth + 1),
+            // Strings' fragments hang in no field: a child in a field is none, though what
+            // lies below it (`stopBy` beyond the neighbour) may be.
+            Rule::Has(rel) => {
+                let field_child = rel.field.is_some() && matches!(rel.stop_by, StopBy::Neighbor);
+                self.derive(&rel.rule, field_child, depth + 1)
+            }
             Rule::Inside(rel) | Rule::Precedes(rel) | Rule::Follows(rel) => match self.scope {
                 Scope::File => self.derive(&rel.rule, false, depth + 1),
                 Scope::Node => Derived::default(),
@@ -1581,6 +1585,19 @@ mod tests {
             (
                 "  kind: call_expression\n  has:\n    regex: ^fetch$\n",
                 &[("fetch", false)],
+            ),
+            // Below the child in the field, a string's fragment may be reached.
+            (
+                "  kind: call_expression\n  has:\n    field: arguments\n    stopBy: end\n    regex: ^fetch$\n",
+                &[("fetch", false)],
+            ),
+            (
+                "  kind: pair\n  has:\n    field: value\n    stopBy:\n      kind: identifier\n    regex: ^fetch$\n",
+                &[("fetch", false)],
+            ),
+            (
+                "  kind: pair\n  has:\n    field: value\n    stopBy: neighbor\n    regex: ^fetch$\n",
+                &[("fetch", true)],
             ),
             // Inside a node of a plain kind but not at its start: it may lie in a string.
             (

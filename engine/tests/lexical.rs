@@ -361,6 +361,7 @@ fn python_or_java_program() -> impl Strategy<Value = (Lang, String)> {
         "x = 1if a else 2",
         "y = [0x1for x in z]",
         "s = 'a\\nb\\x41c\\101d'",
+        "u = '\\U0001F600abc\\N{DASH}def'",
         "t = f'{x!r:>10}abc{y}d'",
         "b = b'\\x00ab'",
         "r = r'\\d+'",
