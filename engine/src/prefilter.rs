@@ -652,6 +652,15 @@ fn fold_ascii_case(hir: &Hir, folded: &mut bool) -> Hir {
                 ))),
             }
         }
+        // Left as they are (the extractor spells each byte out), but their literals are
+        // no more in one exact case than those of a folded class.
+        HirKind::Class(Class::Bytes(class)) => {
+            *folded |= class
+                .ranges()
+                .iter()
+                .any(|r| (r.start()..=r.end()).any(|b| b.is_ascii_uppercase()));
+            hir.clone()
+        }
         HirKind::Concat(subs) => {
             Hir::concat(subs.iter().map(|s| fold_ascii_case(s, folded)).collect())
         }
@@ -1547,6 +1556,8 @@ mod tests {
         assert!(!exact("(?i)^fetch$"));
         assert!(!exact("^[A-Z]fetch$"));
         assert!(!exact("^(?i:x)fetch$"));
+        assert!(!exact("(?i-u)^fetch$"));
+        assert!(exact("(?-u)^fe[\\x00-\\x40]ch$"));
         // `#eq?` compares exactly.
         let got = case_and_strings(
             "id: a\nlanguage: javascript\nquery: |\n  ((identifier) @i (#eq? @i \"Console\")) @match\n",
